@@ -1,0 +1,3 @@
+//! Benchmarks of dharma (criterion), measured as ratios against the raw signature check
+//! and against peer crates in the same run. The benches themselves arrive with the
+//! benchmark issue; this crate reserves their place in the workspace.

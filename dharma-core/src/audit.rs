@@ -1,0 +1,181 @@
+//! Accountability: every decision, allow or deny, becomes an [`AuditEvent`].
+//!
+//! Events go to an [`AuditSink`]. The default, [`TracingAuditSink`], writes one `tracing`
+//! event per decision under the target `dharma::audit`. Events never contain a token:
+//! they name it by its `jti` or a digest.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use dharma_core::audit::{AuditSink, MemoryAuditSink};
+//!
+//! let sink = Arc::new(MemoryAuditSink::default());
+//! // Enforcer::builder(topology).audit(sink.clone()) ... then, after some requests:
+//! assert!(sink.events().is_empty());
+//! ```
+
+use std::{
+    fmt::Debug,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::SystemTime,
+};
+
+use http::Method;
+
+use crate::{
+    context::{IdentityKind, Lane},
+    names::{DomainName, MechanismName},
+};
+
+/// The tracing target of [`TracingAuditSink`].
+pub const AUDIT_TARGET: &str = "dharma::audit";
+
+/// Allow or deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The request was admitted.
+    Allow,
+    /// The request was refused.
+    Deny,
+}
+
+/// One identity as the audit trail records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditIdentity {
+    /// What it stands for.
+    pub kind: IdentityKind,
+    /// Its subject.
+    pub subject: Arc<str>,
+    /// Its issuer, if any.
+    pub issuer: Option<String>,
+    /// Whether a mechanism verified it.
+    pub verified: bool,
+    /// The token's `jti` or digest, never the token.
+    pub token_id: Option<Arc<str>>,
+}
+
+/// A record of one decision.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AuditEvent {
+    /// When the decision was made.
+    pub at: SystemTime,
+    /// Allow or deny.
+    pub outcome: Outcome,
+    /// A stable reason code (`allowed`, `token_expired`, `insufficient_scope`, ...).
+    pub reason: &'static str,
+    /// The reason in words, for operators (may quote truncated request data).
+    pub detail: Option<String>,
+    /// The status the client gets.
+    pub status: u16,
+    /// The request method.
+    pub method: Method,
+    /// The request path, truncated.
+    pub path: String,
+    /// The transport peer.
+    pub peer: Option<SocketAddr>,
+    /// The endpoint that matched.
+    pub endpoint: Option<Arc<str>>,
+    /// Its domain.
+    pub domain: Option<DomainName>,
+    /// How the request was (or would have been) admitted.
+    pub lane: Option<Lane>,
+    /// The mechanism that ran.
+    pub mechanism: Option<MechanismName>,
+    /// The identities established (also on a deny after authentication).
+    pub identities: Vec<AuditIdentity>,
+}
+
+/// Where audit events go. Must not block for long: it runs on the request path.
+pub trait AuditSink: Send + Sync + Debug {
+    /// Records one event.
+    fn record(&self, event: &AuditEvent);
+}
+
+/// Writes each event as a `tracing` event under [`AUDIT_TARGET`]: allows at `INFO`,
+/// denies at `WARN`, infrastructure failures at `ERROR`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TracingAuditSink;
+
+impl AuditSink for TracingAuditSink {
+    fn record(&self, e: &AuditEvent) {
+        let subjects = e
+            .identities
+            .iter()
+            .map(|i| format!("{}:{}", i.kind.as_str(), i.subject))
+            .collect::<Vec<_>>()
+            .join(",");
+        let token_ids = e
+            .identities
+            .iter()
+            .filter_map(|i| i.token_id.as_deref())
+            .collect::<Vec<_>>()
+            .join(",");
+        macro_rules! emit {
+            ($level:expr) => {
+                tracing::event!(
+                    target: AUDIT_TARGET,
+                    $level,
+                    outcome = ?e.outcome,
+                    reason = e.reason,
+                    detail = e.detail.as_deref(),
+                    status = e.status,
+                    method = %e.method,
+                    path = %e.path,
+                    peer = e.peer.map(tracing::field::display),
+                    endpoint = e.endpoint.as_deref(),
+                    domain = e.domain.as_ref().map(|d| d.as_str()),
+                    lane = e.lane.map(|l| l.as_str()),
+                    mechanism = e.mechanism.as_ref().map(|m| m.as_str()),
+                    subjects = %subjects,
+                    token_ids = %token_ids,
+                    "dharma decision"
+                )
+            };
+        }
+        match (e.outcome, e.status) {
+            (Outcome::Allow, _) => emit!(tracing::Level::INFO),
+            (Outcome::Deny, 500..) => emit!(tracing::Level::ERROR),
+            (Outcome::Deny, _) => emit!(tracing::Level::WARN),
+        }
+    }
+}
+
+/// Keeps events in memory. For tests and for inspecting a few requests.
+#[derive(Debug, Default)]
+pub struct MemoryAuditSink {
+    events: Mutex<Vec<AuditEvent>>,
+}
+
+impl MemoryAuditSink {
+    /// A copy of every event so far.
+    pub fn events(&self) -> Vec<AuditEvent> {
+        self.events.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Takes the events, leaving none.
+    pub fn take(&self) -> Vec<AuditEvent> {
+        std::mem::take(&mut *self.events.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl AuditSink for MemoryAuditSink {
+    fn record(&self, event: &AuditEvent) {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(event.clone());
+    }
+}
+
+/// Sends each event to several sinks.
+#[derive(Debug, Default)]
+pub struct FanOut(pub Vec<Arc<dyn AuditSink>>);
+
+impl AuditSink for FanOut {
+    fn record(&self, event: &AuditEvent) {
+        for sink in &self.0 {
+            sink.record(event);
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! Who is calling: the identities a request carries, and the proof that dharma admitted it.
+//!
+//! A [`SecurityContext`] can only be made by the [`Enforcer`](crate::Enforcer); adapters put
+//! it into the request extensions, so a handler that finds one knows the request passed.
+//!
+//! ```
+//! use dharma_core::{Claims, Identity, IdentityKind};
+//!
+//! let claims = Claims::from_json(r#"{"sub":"alice","scope":"orders:read orders:write"}"#)?;
+//! let user = Identity::new(IdentityKind::EndUser, "alice").with_claims(claims);
+//! assert!(user.claims().has_scope("orders:write"));
+//! # Ok::<(), serde_json::Error>(())
+//! ```
+
+use std::{fmt, sync::Arc};
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::names::{DomainName, Issuer, MechanismName};
+
+/// The claims of a token or the attributes of an identity, as a JSON object.
+#[derive(Clone, Default, PartialEq)]
+pub struct Claims(Arc<Map<String, Value>>);
+
+impl Claims {
+    /// Claims from a JSON object.
+    pub fn new(map: Map<String, Value>) -> Self {
+        Self(Arc::new(map))
+    }
+
+    /// Parses a JSON object.
+    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        Ok(Self::new(serde_json::from_str(json)?))
+    }
+
+    /// A claim by name.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name)
+    }
+
+    /// A string claim by name.
+    pub fn str(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(Value::as_str)
+    }
+
+    /// The scopes granted: the space-separated `scope` claim (RFC 8693, RFC 9068) and the
+    /// `scp` array or string, together.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        let scope = self.str("scope").into_iter().flat_map(|s| s.split(' '));
+        let scp = match self.0.get("scp") {
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            Some(Value::String(s)) => s.split(' ').collect(),
+            _ => Vec::new(),
+        };
+        scope.chain(scp).filter(|s| !s.is_empty())
+    }
+
+    /// Whether `scope` is granted.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes().any(|s| s == scope)
+    }
+
+    /// The claims as a JSON map.
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
+    /// Deserializes the claims into a typed struct.
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(Value::Object((*self.0).clone()))
+    }
+}
+
+impl fmt::Debug for Claims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Claim names only: values may be personal data.
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+/// What an identity stands for (the IAAA "several identities" of one request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IdentityKind {
+    /// A person using a client application.
+    EndUser,
+    /// An OAuth2 client application.
+    ClientApp,
+    /// A calling service or workload.
+    Workload,
+    /// The trust domain a request comes from.
+    Domain,
+}
+
+impl IdentityKind {
+    /// A short lowercase label for logs and audit records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EndUser => "end_user",
+            Self::ClientApp => "client_app",
+            Self::Workload => "workload",
+            Self::Domain => "domain",
+        }
+    }
+}
+
+/// One authenticated (or, for accountability only, asserted) identity.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    kind: IdentityKind,
+    subject: Arc<str>,
+    issuer: Option<Issuer>,
+    claims: Claims,
+    mechanism: Option<MechanismName>,
+    verified: bool,
+    token_id: Option<Arc<str>>,
+}
+
+impl Identity {
+    /// A verified identity with no claims.
+    pub fn new(kind: IdentityKind, subject: impl Into<Arc<str>>) -> Self {
+        Self {
+            kind,
+            subject: subject.into(),
+            issuer: None,
+            claims: Claims::default(),
+            mechanism: None,
+            verified: true,
+            token_id: None,
+        }
+    }
+
+    /// Attaches claims.
+    #[must_use]
+    pub fn with_claims(mut self, claims: Claims) -> Self {
+        self.claims = claims;
+        self
+    }
+
+    /// Records who vouched for the identity.
+    #[must_use]
+    pub fn with_issuer(mut self, issuer: Issuer) -> Self {
+        self.issuer = Some(issuer);
+        self
+    }
+
+    /// Records a token identifier (the `jti`, or a digest of the token), never the token.
+    #[must_use]
+    pub fn with_token_id(mut self, id: impl Into<Arc<str>>) -> Self {
+        self.token_id = Some(id.into());
+        self
+    }
+
+    /// Marks the identity as asserted but not verified: usable for accountability, never
+    /// for authorization. Requirements are not checked against unverified identities.
+    #[must_use]
+    pub fn unverified(mut self) -> Self {
+        self.verified = false;
+        self
+    }
+
+    pub(crate) fn set_mechanism(&mut self, name: &MechanismName) {
+        self.mechanism = Some(name.clone());
+    }
+
+    /// What the identity stands for.
+    pub fn kind(&self) -> IdentityKind {
+        self.kind
+    }
+    /// The subject (user id, client id, workload id, domain name).
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+    /// The issuer that vouched for it, if any.
+    pub fn issuer(&self) -> Option<&Issuer> {
+        self.issuer.as_ref()
+    }
+    /// Its claims or attributes.
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+    /// The mechanism that authenticated it.
+    pub fn mechanism(&self) -> Option<&MechanismName> {
+        self.mechanism.as_ref()
+    }
+    /// Whether a mechanism verified it (false: asserted only, for accountability).
+    pub fn is_verified(&self) -> bool {
+        self.verified
+    }
+    /// The token identifier (`jti` or digest), if the identity came from a token.
+    pub fn token_id(&self) -> Option<&str> {
+        self.token_id.as_deref()
+    }
+}
+
+/// Which of the domain's mechanisms admitted the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Lane {
+    /// An interior endpoint, checked with the domain's trust mechanism.
+    Trust,
+    /// A boundary endpoint, checked with the domain's access mechanism.
+    Access,
+    /// A public endpoint: no mechanism ran.
+    Public,
+    /// No endpoint matched and the enforcer is configured to let such requests through.
+    Unmatched,
+}
+
+impl Lane {
+    /// A short lowercase label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Trust => "trust",
+            Self::Access => "access",
+            Self::Public => "public",
+            Self::Unmatched => "unmatched",
+        }
+    }
+}
+
+/// Proof that the [`Enforcer`](crate::Enforcer) admitted a request, with every identity
+/// it carries. Only dharma-core creates it.
+#[derive(Debug, Clone)]
+pub struct SecurityContext(Arc<ContextInner>);
+
+#[derive(Debug)]
+struct ContextInner {
+    endpoint: Option<Arc<str>>,
+    domain: Option<DomainName>,
+    lane: Lane,
+    identities: Vec<Identity>,
+}
+
+impl SecurityContext {
+    pub(crate) fn new(
+        endpoint: Option<Arc<str>>,
+        domain: Option<DomainName>,
+        lane: Lane,
+        identities: Vec<Identity>,
+    ) -> Self {
+        Self(Arc::new(ContextInner {
+            endpoint,
+            domain,
+            lane,
+            identities,
+        }))
+    }
+
+    /// The endpoint that matched (its name), if any.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.0.endpoint.as_deref()
+    }
+    /// The trust domain of the endpoint.
+    pub fn domain(&self) -> Option<&DomainName> {
+        self.0.domain.as_ref()
+    }
+    /// How the request was admitted.
+    pub fn lane(&self) -> Lane {
+        self.0.lane
+    }
+    /// Every identity, verified first.
+    pub fn identities(&self) -> &[Identity] {
+        &self.0.identities
+    }
+    /// The first verified identity: the principal requirements were checked against.
+    pub fn principal(&self) -> Option<&Identity> {
+        self.0.identities.iter().find(|i| i.is_verified())
+    }
+    /// The first identity of a kind.
+    pub fn identity(&self, kind: IdentityKind) -> Option<&Identity> {
+        self.0.identities.iter().find(|i| i.kind() == kind)
+    }
+    /// The principal's claims (empty when no verified identity exists).
+    pub fn claims(&self) -> &Claims {
+        static EMPTY: std::sync::OnceLock<Claims> = std::sync::OnceLock::new();
+        match self.principal() {
+            Some(p) => p.claims(),
+            None => EMPTY.get_or_init(Claims::default),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_from_scope_and_scp() {
+        let c = Claims::from_json(r#"{"scope":"a  b","scp":["c","d"]}"#).unwrap();
+        assert_eq!(c.scopes().collect::<Vec<_>>(), ["a", "b", "c", "d"]);
+        let c = Claims::from_json(r#"{"scp":"x y"}"#).unwrap();
+        assert!(c.has_scope("y"));
+        let c = Claims::from_json(r#"{"scope":7}"#).unwrap();
+        assert_eq!(c.scopes().count(), 0);
+    }
+
+    #[test]
+    fn debug_hides_claim_values() {
+        let c = Claims::from_json(r#"{"email":"alice@example.com"}"#).unwrap();
+        let shown = format!("{c:?}");
+        assert!(shown.contains("email"));
+        assert!(!shown.contains("alice"));
+    }
+
+    #[test]
+    fn typed_claims() {
+        #[derive(serde::Deserialize)]
+        struct Mine {
+            sub: String,
+        }
+        let c = Claims::from_json(r#"{"sub":"bob","x":1}"#).unwrap();
+        assert_eq!(c.deserialize::<Mine>().unwrap().sub, "bob");
+    }
+
+    #[test]
+    fn principal_skips_unverified_identities() {
+        let ctx = SecurityContext::new(
+            None,
+            None,
+            Lane::Trust,
+            vec![
+                Identity::new(IdentityKind::EndUser, "mallory").unverified(),
+                Identity::new(IdentityKind::Workload, "svc"),
+            ],
+        );
+        assert_eq!(ctx.principal().unwrap().subject(), "svc");
+    }
+}

@@ -1,0 +1,306 @@
+//! The decision point: classify a request to its endpoint, run the domain's mechanism,
+//! check the endpoint's requirements, audit, and say allow or deny.
+//!
+//! Adapters call [`Enforcer::decide`] and translate the [`Decision`] into their
+//! framework's response; nothing is decided anywhere else.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use dharma_core::{Decision, Enforcer, RequestView};
+//! use dharma_core::model::{Domain, Endpoint, Topology};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let topology = Topology::builder()
+//!     .domain(Domain::builder("edge"))
+//!     .endpoint(Endpoint::public("edge", "/health").methods(["GET"]))
+//!     .build()?;
+//! let enforcer = Enforcer::builder(topology).build();
+//!
+//! let headers = http::HeaderMap::new();
+//! let health = RequestView::new(&http::Method::GET, "/health", &headers);
+//! assert!(matches!(enforcer.decide(&health).await, Decision::Allow(_)));
+//!
+//! // Anything not declared is denied by default.
+//! let other = RequestView::new(&http::Method::GET, "/admin", &headers);
+//! match enforcer.decide(&other).await {
+//!     Decision::Deny(denial) => assert_eq!(denial.status(), 404),
+//!     Decision::Allow(_) => unreachable!(),
+//! }
+//! # Ok::<(), dharma_core::model::TopologyError>(())
+//! # }).unwrap();
+//! ```
+
+use std::{fmt, sync::Arc};
+
+use crate::{
+    audit::{AuditEvent, AuditIdentity, AuditSink, Outcome, TracingAuditSink},
+    clock::{Clock, SystemClock},
+    context::{Identity, Lane, SecurityContext},
+    model::{Endpoint, Exposure, Topology, check_request_path},
+    names::MechanismName,
+    reject::{Denial, ForbiddenReason, MalformedRequest, Rejection},
+    request::RequestView,
+    util::truncate,
+};
+
+/// What to do with a request that matches no declared endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Unmatched {
+    /// Refuse it with `404` (the default).
+    #[default]
+    Deny,
+    /// Let it through with no identities (audited as `unmatched`).
+    Allow,
+}
+
+/// The outcome of [`Enforcer::decide`].
+#[derive(Debug)]
+#[must_use]
+pub enum Decision {
+    /// Admit the request; put the permit's context into the request.
+    Allow(Permit),
+    /// Answer the request with the denial.
+    Deny(Denial),
+}
+
+/// Proof of an allow decision. Only the enforcer creates one.
+#[derive(Debug, Clone)]
+pub struct Permit {
+    context: SecurityContext,
+}
+
+impl Permit {
+    /// The security context of the admitted request.
+    pub fn context(&self) -> &SecurityContext {
+        &self.context
+    }
+    /// Takes the context.
+    pub fn into_context(self) -> SecurityContext {
+        self.context
+    }
+}
+
+struct Inner {
+    topology: Topology,
+    audit: Arc<dyn AuditSink>,
+    clock: Arc<dyn Clock>,
+    unmatched: Unmatched,
+    realm: Option<Arc<str>>,
+}
+
+/// Decides requests against a [`Topology`]. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Enforcer {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Enforcer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Enforcer")
+            .field("topology", &self.inner.topology)
+            .field("unmatched", &self.inner.unmatched)
+            .field("realm", &self.inner.realm)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`Enforcer`].
+#[derive(Debug)]
+#[must_use]
+pub struct EnforcerBuilder {
+    topology: Topology,
+    audit: Arc<dyn AuditSink>,
+    clock: Arc<dyn Clock>,
+    unmatched: Unmatched,
+    realm: Option<Arc<str>>,
+}
+
+impl EnforcerBuilder {
+    /// Where audit events go (default: [`TracingAuditSink`]).
+    pub fn audit(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.audit = sink;
+        self
+    }
+    /// The clock for audit timestamps.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+    /// What to do with requests to no declared endpoint.
+    pub fn unmatched(mut self, unmatched: Unmatched) -> Self {
+        self.unmatched = unmatched;
+        self
+    }
+    /// The `realm` of `WWW-Authenticate` challenges. Control characters are replaced.
+    pub fn realm(mut self, realm: &str) -> Self {
+        self.realm = Some(realm.into());
+        self
+    }
+    /// Finishes the enforcer.
+    pub fn build(self) -> Enforcer {
+        Enforcer {
+            inner: Arc::new(Inner {
+                topology: self.topology,
+                audit: self.audit,
+                clock: self.clock,
+                unmatched: self.unmatched,
+                realm: self.realm,
+            }),
+        }
+    }
+}
+
+/// What is known about a request when its decision is audited.
+struct Trail<'r, 'a> {
+    request: &'r RequestView<'a>,
+    endpoint: Option<&'r Endpoint>,
+    lane: Option<Lane>,
+    mechanism: Option<MechanismName>,
+}
+
+impl Enforcer {
+    /// Starts building an enforcer for a topology.
+    pub fn builder(topology: Topology) -> EnforcerBuilder {
+        EnforcerBuilder {
+            topology,
+            audit: Arc::new(TracingAuditSink),
+            clock: Arc::new(SystemClock),
+            unmatched: Unmatched::Deny,
+            realm: None,
+        }
+    }
+
+    /// The topology decided against.
+    pub fn topology(&self) -> &Topology {
+        &self.inner.topology
+    }
+
+    /// Decides one request. Every call emits exactly one audit event.
+    pub async fn decide(&self, request: &RequestView<'_>) -> Decision {
+        let mut trail = Trail {
+            request,
+            endpoint: None,
+            lane: None,
+            mechanism: None,
+        };
+        if let Err(e) = check_request_path(request.path()) {
+            return self.deny(&trail, MalformedRequest::from(e).into());
+        }
+        let topology = &self.inner.topology;
+        let Some(endpoint) = topology.classify(request.method(), request.path()) else {
+            return match self.inner.unmatched {
+                Unmatched::Deny => self.deny(&trail, Rejection::NoEndpoint),
+                Unmatched::Allow => {
+                    trail.lane = Some(Lane::Unmatched);
+                    self.allow(&trail, None, Vec::new())
+                }
+            };
+        };
+        trail.endpoint = Some(endpoint);
+        if endpoint.exposure() == Exposure::Public {
+            trail.lane = Some(Lane::Public);
+            return self.allow(&trail, Some(endpoint), Vec::new());
+        }
+        let (trust, access) = topology.exposure_mechanisms(endpoint);
+        let mut outcome = None;
+        // The fast lane first: the trust mechanism, then the access mechanism.
+        for (lane, name) in [(Lane::Trust, trust), (Lane::Access, access)] {
+            let Some(name) = name else { continue };
+            if lane == Lane::Access && trust == Some(name) {
+                continue;
+            }
+            let Some(verifier) = topology.mechanism(name) else { continue };
+            let result = verifier.verify(request).await;
+            let ok = result.is_ok();
+            outcome = Some((lane, name, result));
+            if ok {
+                break;
+            }
+        }
+        let Some((lane, name, result)) = outcome else {
+            // Unreachable for a validated topology; fail closed all the same.
+            return self.deny(&trail, Rejection::NoEndpoint);
+        };
+        trail.lane = Some(lane);
+        trail.mechanism = Some(name.clone());
+        let mut identities = match result {
+            Ok(authenticated) => authenticated.into_identities(),
+            Err(rejection) => return self.deny(&trail, rejection),
+        };
+        for identity in &mut identities {
+            identity.set_mechanism(name);
+        }
+        identities.sort_by_key(|i| !i.is_verified());
+        let requirements = endpoint.requirements();
+        if !requirements.is_empty() {
+            let checked = match identities.iter().find(|i| i.is_verified()) {
+                Some(principal) => requirements.check(principal.claims()),
+                None => Err(ForbiddenReason::NoVerifiedPrincipal.into()),
+            };
+            if let Err(rejection) = checked {
+                return self.deny_authenticated(&trail, &identities, rejection);
+            }
+        }
+        self.allow(&trail, Some(endpoint), identities)
+    }
+
+    fn allow(&self, trail: &Trail<'_, '_>, endpoint: Option<&Endpoint>, identities: Vec<Identity>) -> Decision {
+        self.record(trail, &identities, Outcome::Allow, "allowed", None, 200);
+        let context = SecurityContext::new(
+            endpoint.map(|e| e.name_arc().clone()),
+            endpoint.map(|e| e.domain().clone()),
+            trail.lane.unwrap_or(Lane::Unmatched),
+            identities,
+        );
+        Decision::Allow(Permit { context })
+    }
+
+    fn deny(&self, trail: &Trail<'_, '_>, rejection: Rejection) -> Decision {
+        self.deny_authenticated(trail, &[], rejection)
+    }
+
+    fn deny_authenticated(&self, trail: &Trail<'_, '_>, identities: &[Identity], rejection: Rejection) -> Decision {
+        self.record(
+            trail,
+            identities,
+            Outcome::Deny,
+            rejection.code(),
+            Some(rejection.to_string()),
+            rejection.status().as_u16(),
+        );
+        Decision::Deny(Denial::new(rejection, self.inner.realm.clone()))
+    }
+
+    fn record(
+        &self,
+        trail: &Trail<'_, '_>,
+        identities: &[Identity],
+        outcome: Outcome, reason: &'static str, detail: Option<String>, status: u16) {
+        let event = AuditEvent {
+            at: self.inner.clock.now(),
+            outcome,
+            reason,
+            detail,
+            status,
+            method: trail.request.method().clone(),
+            path: truncate(trail.request.path(), 256),
+            peer: trail.request.peer(),
+            endpoint: trail.endpoint.map(|e| e.name_arc().clone()),
+            domain: trail.endpoint.map(|e| e.domain().clone()),
+            lane: trail.lane,
+            mechanism: trail.mechanism.clone(),
+            identities: identities
+                .iter()
+                .map(|i| AuditIdentity {
+                    kind: i.kind(),
+                    subject: i.subject().into(),
+                    issuer: i.issuer().map(|s| s.to_string()),
+                    verified: i.is_verified(),
+                    token_id: i.token_id().map(Into::into),
+                })
+                .collect(),
+        };
+        self.inner.audit.record(&event);
+    }
+}

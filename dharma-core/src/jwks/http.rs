@@ -1,0 +1,175 @@
+//! The HTTP client that fetches key sets and discovery documents, as a trait so users
+//! can bring their own (a proxy, a private CA, a service mesh's client).
+//!
+//! ```
+//! use dharma_core::jwks::{HttpClient, HttpError, HttpResponse};
+//! use dharma_core::util::BoxFuture;
+//!
+//! /// Serves one fixed key set, e.g. for an air-gapped deployment.
+//! #[derive(Debug)]
+//! struct Fixed(&'static str);
+//!
+//! impl HttpClient for Fixed {
+//!     fn get<'a>(&'a self, _uri: &'a http::Uri, _max: usize) -> BoxFuture<'a, Result<HttpResponse, HttpError>> {
+//!         let body = bytes::Bytes::from_static(self.0.as_bytes());
+//!         Box::pin(async move { Ok(HttpResponse::new(http::StatusCode::OK, Default::default(), body)) })
+//!     }
+//! }
+//! ```
+
+use std::fmt::Debug;
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode, Uri};
+
+use crate::util::BoxFuture;
+
+/// A response: status, headers and the whole body.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl HttpResponse {
+    /// A response.
+    pub fn new(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
+        Self { status, headers, body }
+    }
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+}
+
+/// A failed request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// Connecting, TLS or reading failed.
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// The body was larger than allowed.
+    #[error("response body exceeds {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// Fetches a URL with `GET`. Implementations must stop reading a body past `max_body`
+/// bytes (and fail with [`HttpError::TooLarge`]); dharma applies its own timeout around
+/// the call.
+pub trait HttpClient: Send + Sync + Debug {
+    /// Fetches `uri`.
+    fn get<'a>(&'a self, uri: &'a Uri, max_body: usize) -> BoxFuture<'a, Result<HttpResponse, HttpError>>;
+}
+
+#[cfg(feature = "http-client")]
+pub use hyper_client::HyperClient;
+
+#[cfg(feature = "http-client")]
+mod hyper_client {
+    use super::*;
+    use http_body_util::{BodyExt, Empty, Limited};
+    use hyper_rustls::HttpsConnector;
+    use hyper_util::{
+        client::legacy::{Client, connect::HttpConnector},
+        rt::TokioExecutor,
+    };
+
+    /// The default client: hyper with rustls (ring) and the Mozilla root certificates,
+    /// HTTP/1.1, plain `http` allowed only where the key source allows it (loopback).
+    #[derive(Clone)]
+    pub struct HyperClient {
+        client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    }
+
+    impl std::fmt::Debug for HyperClient {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("HyperClient").finish_non_exhaustive()
+        }
+    }
+
+    impl HyperClient {
+        /// A client that trusts the Mozilla root certificates.
+        pub fn new() -> Result<Self, HttpError> {
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_provider_and_webpki_roots(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+                .map_err(|e| HttpError::Transport(e.to_string()))?
+                .https_or_http()
+                .enable_http1()
+                .build();
+            Ok(Self::from_connector(connector))
+        }
+
+        /// A client with your own TLS configuration (a private CA, client certificates).
+        pub fn with_tls_config(config: rustls::ClientConfig) -> Self {
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(config)
+                .https_or_http()
+                .enable_http1()
+                .build();
+            Self::from_connector(connector)
+        }
+
+        fn from_connector(connector: HttpsConnector<HttpConnector>) -> Self {
+            let client = Client::builder(TokioExecutor::new()).build(connector);
+            Self { client }
+        }
+    }
+
+    impl HttpClient for HyperClient {
+        fn get<'a>(&'a self, uri: &'a Uri, max_body: usize) -> BoxFuture<'a, Result<HttpResponse, HttpError>> {
+            Box::pin(async move {
+                let request = http::Request::get(uri.clone())
+                    .header(http::header::ACCEPT, "application/json")
+                    .body(Empty::new())
+                    .map_err(|e| HttpError::Transport(e.to_string()))?;
+                let response = self
+                    .client
+                    .request(request)
+                    .await
+                    .map_err(|e| HttpError::Transport(error_chain(&e)))?;
+                let (parts, body) = response.into_parts();
+                if let Some(len) = parts
+                    .headers
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<usize>().ok())
+                    && len > max_body
+                {
+                    return Err(HttpError::TooLarge { limit: max_body });
+                }
+                let body = Limited::new(body, max_body).collect().await.map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        HttpError::TooLarge { limit: max_body }
+                    } else {
+                        HttpError::Transport(e.to_string())
+                    }
+                })?;
+                Ok(HttpResponse::new(parts.status, parts.headers, body.to_bytes()))
+            })
+        }
+    }
+
+    fn error_chain(e: &dyn std::error::Error) -> String {
+        let mut out = e.to_string();
+        let mut source = e.source();
+        while let Some(s) = source {
+            out.push_str(": ");
+            out.push_str(&s.to_string());
+            source = s.source();
+        }
+        out
+    }
+}

@@ -1,0 +1,212 @@
+//! The claim rules of a JWT access token (RFC 7519, RFC 9068, RFC 8725 section 3).
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::{
+    context::{Claims, Identity, IdentityKind},
+    names::{Audience, Issuer},
+    reject::TokenError,
+    util::truncate,
+};
+
+/// The time and presence rules shared by all issuers of a verifier.
+#[derive(Debug, Clone)]
+pub(crate) struct ClaimRules {
+    pub(crate) leeway: u64,
+    /// Accepted `typ` values, lowercase, without `application/`. Empty: not checked.
+    pub(crate) types: Vec<String>,
+    pub(crate) required: Vec<String>,
+}
+
+/// Reads a NumericDate claim: a non-negative JSON number, fractions dropped.
+fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, TokenError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => {
+            if let Some(v) = n.as_u64() {
+                return Ok(Some(v));
+            }
+            match n.as_f64() {
+                Some(f) if f.is_finite() && f >= 0.0 && f < 1.0e15 => Ok(Some(f as u64)),
+                _ => Err(TokenError::Claim(name.to_owned())),
+            }
+        }
+        Some(_) => Err(TokenError::Claim(name.to_owned())),
+    }
+}
+
+impl ClaimRules {
+    /// Checks `typ` (header) against the accepted types.
+    pub(crate) fn check_type(&self, typ: Option<&str>) -> Result<(), TokenError> {
+        if self.types.is_empty() {
+            return Ok(());
+        }
+        let given = typ.unwrap_or_default().to_ascii_lowercase();
+        let given = given.strip_prefix("application/").unwrap_or(&given);
+        if self.types.iter().any(|t| t == given) {
+            Ok(())
+        } else {
+            Err(TokenError::WrongType(truncate(typ.unwrap_or_default(), 32)))
+        }
+    }
+
+    /// Checks time claims, audience and required claims. Returns `exp`.
+    pub(crate) fn check(
+        &self,
+        claims: &Map<String, Value>,
+        audiences: &[Audience],
+        now: u64,
+    ) -> Result<u64, TokenError> {
+        let exp = numeric_date(claims, "exp")?.ok_or_else(|| TokenError::Claim("exp".into()))?;
+        if now > exp.saturating_add(self.leeway) {
+            return Err(TokenError::Expired { now, exp });
+        }
+        if let Some(nbf) = numeric_date(claims, "nbf")?
+            && nbf > now.saturating_add(self.leeway)
+        {
+            return Err(TokenError::NotYetValid { now, nbf });
+        }
+        if let Some(iat) = numeric_date(claims, "iat")?
+            && iat > now.saturating_add(self.leeway)
+        {
+            return Err(TokenError::IssuedInFuture { now, iat });
+        }
+        let aud_ok = match claims.get("aud") {
+            Some(Value::String(a)) => audiences.iter().any(|x| x.as_str() == a),
+            Some(Value::Array(list)) => list
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|a| audiences.iter().any(|x| x.as_str() == a)),
+            _ => false,
+        };
+        if !aud_ok {
+            return Err(TokenError::WrongAudience);
+        }
+        for name in &self.required {
+            if !claims.contains_key(name) {
+                return Err(TokenError::Claim(name.clone()));
+            }
+        }
+        Ok(exp)
+    }
+}
+
+/// The identities a verified access token carries: the end user (`sub`) and the client
+/// application (`client_id` or `azp`); for a client-credentials token, where the subject
+/// is the client, only the client.
+pub(crate) fn identities(
+    claims: Claims,
+    issuer: &Issuer,
+    token_id: Arc<str>,
+) -> Result<Vec<Identity>, TokenError> {
+    let sub = claims.str("sub").filter(|s| !s.is_empty());
+    let client = claims
+        .str("client_id")
+        .or_else(|| claims.str("azp"))
+        .filter(|s| !s.is_empty());
+    let make = |kind, subject: &str| {
+        Identity::new(kind, truncate(subject, 256))
+            .with_claims(claims.clone())
+            .with_issuer(issuer.clone())
+            .with_token_id(token_id.clone())
+    };
+    let out = match (sub, client) {
+        (Some(s), Some(c)) if s == c => vec![make(IdentityKind::ClientApp, c)],
+        (Some(s), Some(c)) => vec![make(IdentityKind::EndUser, s), make(IdentityKind::ClientApp, c)],
+        (Some(s), None) => vec![make(IdentityKind::EndUser, s)],
+        (None, Some(c)) => vec![make(IdentityKind::ClientApp, c)],
+        (None, None) => return Err(TokenError::Claim("sub".into())),
+    };
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rules() -> ClaimRules {
+        ClaimRules {
+            leeway: 30,
+            types: vec!["at+jwt".into()],
+            required: vec!["jti".into()],
+        }
+    }
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn aud() -> Vec<Audience> {
+        vec!["api".parse().unwrap()]
+    }
+
+    #[test]
+    fn time_rules_with_leeway() {
+        let r = rules();
+        let c = map(json!({"exp": 1000, "aud": "api", "jti": "1"}));
+        assert_eq!(r.check(&c, &aud(), 1000).unwrap(), 1000);
+        assert!(r.check(&c, &aud(), 1030).is_ok());
+        assert_eq!(r.check(&c, &aud(), 1031).unwrap_err(), TokenError::Expired { now: 1031, exp: 1000 });
+        let c = map(json!({"exp": 5000, "nbf": 2000, "aud": "api", "jti": "1"}));
+        assert!(r.check(&c, &aud(), 1970).is_ok());
+        assert_eq!(r.check(&c, &aud(), 1969).unwrap_err(), TokenError::NotYetValid { now: 1969, nbf: 2000 });
+        let c = map(json!({"exp": 5000, "iat": 2000, "aud": "api", "jti": "1"}));
+        assert!(matches!(r.check(&c, &aud(), 1000), Err(TokenError::IssuedInFuture { .. })));
+        let c = map(json!({"exp": 1000.9, "aud": "api", "jti": "1"}));
+        assert!(r.check(&c, &aud(), 1030).is_ok());
+    }
+
+    #[test]
+    fn exp_is_required_and_typed() {
+        let r = rules();
+        for c in [json!({"aud":"api","jti":"1"}), json!({"exp":"1000","aud":"api","jti":"1"}), json!({"exp":-5,"aud":"api","jti":"1"}), json!({"exp":1e300,"aud":"api","jti":"1"})] {
+            assert_eq!(r.check(&map(c), &aud(), 0).unwrap_err(), TokenError::Claim("exp".into()));
+        }
+    }
+
+    #[test]
+    fn audience_rules() {
+        let r = rules();
+        assert!(r.check(&map(json!({"exp":9,"aud":["x","api"],"jti":"1"})), &aud(), 0).is_ok());
+        for a in [json!("x"), json!(["x"]), json!(null), json!(7), json!([7])] {
+            let c = map(json!({"exp": 9, "aud": a, "jti": "1"}));
+            assert_eq!(r.check(&c, &aud(), 0).unwrap_err(), TokenError::WrongAudience);
+        }
+        let c = map(json!({"exp": 9, "jti": "1"}));
+        assert_eq!(r.check(&c, &aud(), 0).unwrap_err(), TokenError::WrongAudience);
+    }
+
+    #[test]
+    fn required_claims() {
+        let c = map(json!({"exp": 9, "aud": "api"}));
+        assert_eq!(rules().check(&c, &aud(), 0).unwrap_err(), TokenError::Claim("jti".into()));
+    }
+
+    #[test]
+    fn type_rule() {
+        let r = rules();
+        assert!(r.check_type(Some("at+jwt")).is_ok());
+        assert!(r.check_type(Some("application/AT+JWT")).is_ok());
+        assert!(matches!(r.check_type(Some("JWT")), Err(TokenError::WrongType(_))));
+        assert!(matches!(r.check_type(None), Err(TokenError::WrongType(_))));
+        let open = ClaimRules { types: vec![], ..rules() };
+        assert!(open.check_type(None).is_ok());
+    }
+
+    #[test]
+    fn identities_from_claims() {
+        let iss: Issuer = "https://idp".parse().unwrap();
+        let ids = |v: Value| identities(Claims::new(map(v)), &iss, "t".into());
+        let kinds = |v: Value| ids(v).unwrap().iter().map(|i| (i.kind(), i.subject().to_owned())).collect::<Vec<_>>();
+        assert_eq!(kinds(json!({"sub":"app","client_id":"app"})), [(IdentityKind::ClientApp, "app".into())]);
+        assert_eq!(
+            kinds(json!({"sub":"alice","azp":"web"})),
+            [(IdentityKind::EndUser, "alice".into()), (IdentityKind::ClientApp, "web".into())]
+        );
+        assert_eq!(kinds(json!({"sub":"alice"})), [(IdentityKind::EndUser, "alice".into())]);
+        assert!(ids(json!({"sub":""})).is_err());
+    }
+}

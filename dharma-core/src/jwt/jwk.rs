@@ -1,0 +1,408 @@
+//! JSON Web Keys (RFC 7517) turned, once, into keys ready to verify.
+//!
+//! A [`VerifyingKey`] fixes which algorithms it verifies: its `alg` member when present,
+//! otherwise every algorithm of its key type (`EC` `P-256` is only ES256; `RSA` is the RS
+//! and PS family). A token's header can never make a key verify another algorithm.
+//!
+//! ```
+//! use dharma_core::jwt::{Algorithm, VerifyingKey};
+//!
+//! let jwk = serde_json::json!({
+//!     "kty": "EC", "crv": "P-256", "kid": "k1",
+//!     "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+//!     "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"
+//! });
+//! let key = VerifyingKey::from_jwk(&jwk)?;
+//! assert!(key.accepts(Algorithm::Es256));
+//! assert!(!key.accepts(Algorithm::Rs256));
+//! # Ok::<(), dharma_core::jwt::JwkError>(())
+//! ```
+
+use std::fmt;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
+use serde_json::{Map, Value};
+
+use super::alg::{Algorithm, AlgorithmSet, Family};
+use crate::{names::KeyId, reject::TokenError};
+
+/// A JWK that cannot be used to verify signatures.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwkError {
+    /// Not a JSON object.
+    #[error("key is not a JSON object")]
+    NotAnObject,
+    /// A member is missing or has the wrong type.
+    #[error("member {0:?} is missing or malformed")]
+    Member(&'static str),
+    /// Key type or curve that dharma does not verify with.
+    #[error("unsupported key type {0:?}")]
+    UnsupportedKeyType(String),
+    /// `alg` names an algorithm that is unsupported or does not fit the key type.
+    #[error("algorithm {0:?} is unsupported or does not fit the key type")]
+    UnsupportedAlgorithm(String),
+    /// `use` or `key_ops` say the key is not for verifying signatures.
+    #[error("key is not meant for signature verification")]
+    NotForVerification,
+    /// The key carries private material: a public key set must not.
+    #[error("key carries private key material")]
+    PrivateMaterial,
+    /// The key is too weak or malformed (RSA modulus size, exponent, point size).
+    #[error("key is weak or malformed: {0}")]
+    Weak(&'static str),
+}
+
+#[derive(Clone)]
+enum Material {
+    Rsa(RsaPublicKeyComponents<Vec<u8>>),
+    P256(Vec<u8>),
+    P384(Vec<u8>),
+    Ed25519(Vec<u8>),
+}
+
+/// A public key, parsed once, with the algorithms it may verify.
+#[derive(Clone)]
+pub struct VerifyingKey {
+    kid: Option<KeyId>,
+    algorithms: AlgorithmSet,
+    material: Material,
+    thumbprint: [u8; 32],
+}
+
+impl fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyingKey")
+            .field("kid", &self.kid)
+            .field("algorithms", &self.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "k"];
+
+impl VerifyingKey {
+    /// Parses a JWK.
+    pub fn from_jwk(jwk: &Value) -> Result<Self, JwkError> {
+        let obj = jwk.as_object().ok_or(JwkError::NotAnObject)?;
+        if PRIVATE_MEMBERS.iter().any(|m| obj.contains_key(*m)) {
+            return Err(match obj.get("kty").and_then(Value::as_str) {
+                Some("oct") => JwkError::UnsupportedKeyType("oct".into()),
+                _ => JwkError::PrivateMaterial,
+            });
+        }
+        check_usage(obj)?;
+        let kty = str_member(obj, "kty")?;
+        let (family, material) = match kty {
+            "RSA" => (Family::Rsa, rsa_material(obj)?),
+            "EC" => match str_member(obj, "crv")? {
+                "P-256" => (Family::P256, Material::P256(ec_point(obj, 32)?)),
+                "P-384" => (Family::P384, Material::P384(ec_point(obj, 48)?)),
+                other => return Err(JwkError::UnsupportedKeyType(format!("EC {}", crate::util::truncate(other, 16)))),
+            },
+            "OKP" => match str_member(obj, "crv")? {
+                "Ed25519" => {
+                    let x = b64_member(obj, "x")?;
+                    if x.len() != 32 {
+                        return Err(JwkError::Weak("Ed25519 key is not 32 bytes"));
+                    }
+                    (Family::Ed25519, Material::Ed25519(x))
+                }
+                other => return Err(JwkError::UnsupportedKeyType(format!("OKP {}", crate::util::truncate(other, 16)))),
+            },
+            other => return Err(JwkError::UnsupportedKeyType(crate::util::truncate(other, 16))),
+        };
+        let family_set = AlgorithmSet::of_family(family);
+        let algorithms = match obj.get("alg") {
+            None => family_set,
+            Some(Value::String(name)) => match Algorithm::from_name(name) {
+                Some(a) if family_set.contains(a) => AlgorithmSet::empty().with(a),
+                _ => return Err(JwkError::UnsupportedAlgorithm(crate::util::truncate(name, 16))),
+            },
+            Some(_) => return Err(JwkError::Member("alg")),
+        };
+        let kid = match obj.get("kid") {
+            None => None,
+            Some(Value::String(k)) => Some(k.parse().map_err(|_| JwkError::Member("kid"))?),
+            Some(_) => return Err(JwkError::Member("kid")),
+        };
+        let thumbprint = thumbprint(&material);
+        Ok(Self {
+            kid,
+            algorithms,
+            material,
+            thumbprint,
+        })
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> Option<&KeyId> {
+        self.kid.as_ref()
+    }
+
+    /// Whether the key verifies `alg`.
+    pub fn accepts(&self, alg: Algorithm) -> bool {
+        self.algorithms.contains(alg)
+    }
+
+    /// The algorithms the key verifies.
+    pub fn algorithms(&self) -> AlgorithmSet {
+        self.algorithms
+    }
+
+    /// The RFC 7638 JWK thumbprint (SHA-256).
+    pub fn thumbprint(&self) -> &[u8; 32] {
+        &self.thumbprint
+    }
+
+    /// Verifies `signature` over `message` with `alg`, which must be one of the key's.
+    pub fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> Result<(), TokenError> {
+        if !self.accepts(alg) {
+            return Err(TokenError::AlgorithmMismatch {
+                header: alg.name().to_owned(),
+                key: self.algorithms.iter().next().map_or("none", Algorithm::name),
+            });
+        }
+        use Algorithm as A;
+        let result = match (&self.material, alg) {
+            (Material::Rsa(key), alg) => {
+                let params: &signature::RsaParameters = match alg {
+                    A::Rs256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+                    A::Rs384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+                    A::Rs512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+                    A::Ps256 => &signature::RSA_PSS_2048_8192_SHA256,
+                    A::Ps384 => &signature::RSA_PSS_2048_8192_SHA384,
+                    A::Ps512 => &signature::RSA_PSS_2048_8192_SHA512,
+                    _ => return Err(TokenError::BadSignature),
+                };
+                key.verify(params, message, signature)
+            }
+            (Material::P256(point), A::Es256) => {
+                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point).verify(message, signature)
+            }
+            (Material::P384(point), A::Es384) => {
+                UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, point).verify(message, signature)
+            }
+            (Material::Ed25519(key), A::EdDsa) => {
+                UnparsedPublicKey::new(&signature::ED25519, key).verify(message, signature)
+            }
+            _ => return Err(TokenError::BadSignature),
+        };
+        result.map_err(|_| TokenError::BadSignature)
+    }
+}
+
+fn check_usage(obj: &Map<String, Value>) -> Result<(), JwkError> {
+    match obj.get("use") {
+        None => {}
+        Some(Value::String(u)) if u == "sig" => {}
+        Some(Value::String(_)) => return Err(JwkError::NotForVerification),
+        Some(_) => return Err(JwkError::Member("use")),
+    }
+    match obj.get("key_ops") {
+        None => Ok(()),
+        Some(Value::Array(ops)) if ops.iter().any(|o| o == "verify") => Ok(()),
+        Some(Value::Array(_)) => Err(JwkError::NotForVerification),
+        Some(_) => Err(JwkError::Member("key_ops")),
+    }
+}
+
+fn str_member<'a>(obj: &'a Map<String, Value>, name: &'static str) -> Result<&'a str, JwkError> {
+    obj.get(name).and_then(Value::as_str).ok_or(JwkError::Member(name))
+}
+
+fn b64_member(obj: &Map<String, Value>, name: &'static str) -> Result<Vec<u8>, JwkError> {
+    URL_SAFE_NO_PAD
+        .decode(str_member(obj, name)?)
+        .map_err(|_| JwkError::Member(name))
+}
+
+fn rsa_material(obj: &Map<String, Value>) -> Result<Material, JwkError> {
+    let n = strip_leading_zeros(b64_member(obj, "n")?);
+    let e = strip_leading_zeros(b64_member(obj, "e")?);
+    let bits = (n.len() * 8).saturating_sub(n.first().map_or(0, |b| b.leading_zeros() as usize));
+    if !(2048..=8192).contains(&bits) {
+        return Err(JwkError::Weak("RSA modulus must have 2048 to 8192 bits"));
+    }
+    if e.len() > 4 || e.last().is_none_or(|b| b & 1 == 0) || (e.len() == 1 && e.first().is_some_and(|b| *b < 3)) {
+        return Err(JwkError::Weak("RSA exponent must be odd, at least 3 and at most 32 bits"));
+    }
+    Ok(Material::Rsa(RsaPublicKeyComponents { n, e }))
+}
+
+fn strip_leading_zeros(mut v: Vec<u8>) -> Vec<u8> {
+    let zeros = v.iter().take_while(|b| **b == 0).count();
+    v.drain(..zeros);
+    v
+}
+
+fn ec_point(obj: &Map<String, Value>, len: usize) -> Result<Vec<u8>, JwkError> {
+    let x = b64_member(obj, "x")?;
+    let y = b64_member(obj, "y")?;
+    if x.len() != len || y.len() != len {
+        return Err(JwkError::Weak("EC coordinates have the wrong length"));
+    }
+    let mut point = Vec::with_capacity(1 + 2 * len);
+    point.push(0x04);
+    point.extend_from_slice(&x);
+    point.extend_from_slice(&y);
+    Ok(point)
+}
+
+/// RFC 7638: SHA-256 of the required members, in lexicographic order, no whitespace.
+fn thumbprint(material: &Material) -> [u8; 32] {
+    let b = |v: &[u8]| URL_SAFE_NO_PAD.encode(v);
+    let json = match material {
+        Material::Rsa(k) => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, b(&k.e), b(&k.n)),
+        Material::P256(p) | Material::P384(p) => {
+            let crv = if matches!(material, Material::P256(_)) { "P-256" } else { "P-384" };
+            let coord = (p.len() - 1) / 2;
+            let (x, y) = p.get(1..).unwrap_or_default().split_at(coord);
+            format!(r#"{{"crv":"{crv}","kty":"EC","x":"{}","y":"{}"}}"#, b(x), b(y))
+        }
+        Material::Ed25519(x) => format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, b(x)),
+    };
+    let digest = ring::digest::digest(&ring::digest::SHA256, json.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// A JWK Set, parsed key by key: one unusable key does not discard the others.
+#[derive(Debug, Clone, Default)]
+pub struct JwkSet {
+    /// The usable keys. Keys whose `kid` appears more than once are left out.
+    pub keys: Vec<VerifyingKey>,
+    /// The keys left out, by position in the set, with the reason.
+    pub skipped: Vec<(usize, JwkError)>,
+}
+
+/// A JWK Set document that cannot be read at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a JWK Set: {0}")]
+pub struct JwkSetError(&'static str);
+
+impl JwkSet {
+    /// Parses a JWK Set document (`{"keys": [...]}`).
+    pub fn parse(json: &[u8]) -> Result<Self, JwkSetError> {
+        let doc: Value = serde_json::from_slice(json).map_err(|_| JwkSetError("invalid JSON"))?;
+        let keys = doc
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or(JwkSetError("no \"keys\" array"))?;
+        let mut set = JwkSet::default();
+        for (i, jwk) in keys.iter().enumerate() {
+            match VerifyingKey::from_jwk(jwk) {
+                Ok(k) => set.keys.push(k),
+                Err(e) => set.skipped.push((i, e)),
+            }
+        }
+        // A kid that names several keys is ambiguous: use none of them.
+        let kid_of = |v: &Value| v.get("kid").and_then(Value::as_str).map(str::to_owned);
+        let mut duplicates: Vec<String> = Vec::new();
+        for (i, jwk) in keys.iter().enumerate() {
+            if let Some(kid) = kid_of(jwk)
+                && keys.iter().skip(i + 1).any(|o| kid_of(o).as_deref() == Some(&kid))
+            {
+                duplicates.push(kid);
+            }
+        }
+        if !duplicates.is_empty() {
+            set.keys.retain(|k| !k.kid.as_ref().is_some_and(|kid| duplicates.iter().any(|d| d == kid.as_str())));
+            for (i, jwk) in keys.iter().enumerate() {
+                if kid_of(jwk).is_some_and(|k| duplicates.contains(&k)) {
+                    set.skipped.push((i, JwkError::Member("kid")));
+                }
+            }
+        }
+        Ok(set)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
+    const Y: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
+
+    #[test]
+    fn ec_key_without_alg_is_fixed_by_curve() {
+        let k = VerifyingKey::from_jwk(&json!({"kty":"EC","crv":"P-256","x":X,"y":Y})).unwrap();
+        assert_eq!(k.algorithms().iter().collect::<Vec<_>>(), [Algorithm::Es256]);
+    }
+
+    #[test]
+    fn alg_must_fit_key_type() {
+        let e = VerifyingKey::from_jwk(&json!({"kty":"EC","crv":"P-256","x":X,"y":Y,"alg":"RS256"})).unwrap_err();
+        assert_eq!(e, JwkError::UnsupportedAlgorithm("RS256".into()));
+        let e = VerifyingKey::from_jwk(&json!({"kty":"EC","crv":"P-256","x":X,"y":Y,"alg":"HS256"})).unwrap_err();
+        assert!(matches!(e, JwkError::UnsupportedAlgorithm(_)));
+    }
+
+    #[test]
+    fn refuses_symmetric_private_and_encryption_keys() {
+        assert!(matches!(
+            VerifyingKey::from_jwk(&json!({"kty":"oct","k":"AAAA"})),
+            Err(JwkError::UnsupportedKeyType(_))
+        ));
+        assert_eq!(
+            VerifyingKey::from_jwk(&json!({"kty":"EC","crv":"P-256","x":X,"y":Y,"d":"AAAA"})).unwrap_err(),
+            JwkError::PrivateMaterial
+        );
+        assert_eq!(
+            VerifyingKey::from_jwk(&json!({"kty":"EC","crv":"P-256","x":X,"y":Y,"use":"enc"})).unwrap_err(),
+            JwkError::NotForVerification
+        );
+        assert_eq!(
+            VerifyingKey::from_jwk(&json!({"kty":"EC","crv":"P-256","x":X,"y":Y,"key_ops":["encrypt"]})).unwrap_err(),
+            JwkError::NotForVerification
+        );
+    }
+
+    #[test]
+    fn refuses_weak_rsa() {
+        let small = URL_SAFE_NO_PAD.encode([0xffu8; 128]);
+        assert!(matches!(
+            VerifyingKey::from_jwk(&json!({"kty":"RSA","n":small,"e":"AQAB"})),
+            Err(JwkError::Weak(_))
+        ));
+        let n = URL_SAFE_NO_PAD.encode([0xffu8; 256]);
+        assert!(matches!(
+            VerifyingKey::from_jwk(&json!({"kty":"RSA","n":n,"e":"AQ"})),
+            Err(JwkError::Weak(_))
+        ));
+        assert!(VerifyingKey::from_jwk(&json!({"kty":"RSA","n":n,"e":"AQAB"})).is_ok());
+    }
+
+    #[test]
+    fn set_keeps_good_keys_and_drops_duplicate_kids() {
+        let doc = json!({"keys":[
+            {"kty":"EC","crv":"P-256","x":X,"y":Y,"kid":"good"},
+            {"kty":"EC","crv":"P-521","x":X,"y":Y,"kid":"unsupported"},
+            "garbage",
+            {"kty":"EC","crv":"P-256","x":X,"y":Y,"kid":"dup"},
+            {"kty":"OKP","crv":"Ed25519","x":URL_SAFE_NO_PAD.encode([9u8;32]),"kid":"dup"},
+        ]});
+        let set = JwkSet::parse(doc.to_string().as_bytes()).unwrap();
+        assert_eq!(set.keys.len(), 1);
+        assert_eq!(set.keys[0].kid().unwrap().as_str(), "good");
+        assert_eq!(set.skipped.len(), 4);
+        assert!(JwkSet::parse(b"{").is_err());
+        assert!(JwkSet::parse(b"{\"keys\":{}}").is_err());
+    }
+
+    #[test]
+    fn rfc7638_thumbprint() {
+        // RFC 7638 section 3.1 example.
+        let jwk = json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB"
+        });
+        let k = VerifyingKey::from_jwk(&jwk).unwrap();
+        assert_eq!(URL_SAFE_NO_PAD.encode(k.thumbprint()), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+    }
+}

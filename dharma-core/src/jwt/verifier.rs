@@ -1,0 +1,489 @@
+//! The JWT mechanism: bearer access tokens signed by configured issuers.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use dharma_core::jwt::{IssuerSpec, JwtVerifier};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let verifier = JwtVerifier::builder()
+//!     .issuer(IssuerSpec::new("https://idp.example").discovery().audience("orders-api"))
+//!     .require_type("at+jwt")
+//!     .leeway(Duration::from_secs(30))
+//!     .build()?;
+//! verifier.warm_up().await?;          // load keys before reporting ready
+//! let _refresh = verifier.spawn_refresh(); // keep them fresh in the background
+//! # Ok(()) }
+//! ```
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use serde_json::{Map, Value};
+
+use super::{
+    alg::{Algorithm, AlgorithmSet},
+    cache::{TokenCache, Verified},
+    claims::{ClaimRules, identities},
+    jws::Compact,
+    jwk::VerifyingKey,
+};
+use crate::{
+    clock::{Clock, SystemClock},
+    context::Claims,
+    jwks::{
+        CachePolicy, HttpClient, KeyLookupError, KeySource, KeySourceError, KeyStatus, KeyStore, PolicyError,
+        RefreshHandle, SourceError, spawn_refresher,
+    },
+    names::{Audience, Issuer, NameError},
+    reject::{MalformedRequest, Rejection, TokenError},
+    request::RequestView,
+    util::BoxFuture,
+    verifier::{Authenticated, Verifier},
+};
+
+/// A JWT verifier configuration that cannot work.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwtConfigError {
+    /// No issuer is configured.
+    #[error("no issuer configured")]
+    NoIssuer,
+    /// An issuer, audience or key id does not parse.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// The same issuer twice.
+    #[error("issuer {0:?} is configured twice")]
+    DuplicateIssuer(String),
+    /// An issuer has no audience: tokens meant for other services would be accepted.
+    #[error("issuer {0:?} has no audience")]
+    NoAudience(String),
+    /// An issuer has no key source.
+    #[error("issuer {0:?} has no key source")]
+    NoKeySource(String),
+    /// An issuer allows no algorithm.
+    #[error("issuer {0:?} allows no algorithm")]
+    NoAlgorithm(String),
+    /// A key source URL is unusable.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The cache policy is inconsistent.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// A token size limit below any real token.
+    #[error("max_token_bytes must be at least 64")]
+    TokenLimit,
+    /// No HTTP client is available (the `http-client` feature is off and none was given).
+    #[error("no HTTP client: enable the http-client feature or provide one")]
+    NoHttpClient,
+    /// The default HTTP client could not be created.
+    #[error("default HTTP client: {0}")]
+    HttpClient(String),
+}
+
+#[derive(Debug, Clone)]
+enum SourceSpec {
+    None,
+    JwksUri(String),
+    Discovery,
+    Static(Vec<VerifyingKey>),
+}
+
+/// One trusted issuer: where its keys are, which audiences it may address, which
+/// algorithms it may use.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct IssuerSpec {
+    issuer: String,
+    source: SourceSpec,
+    audiences: Vec<String>,
+    algorithms: Option<AlgorithmSet>,
+}
+
+impl IssuerSpec {
+    /// An issuer, compared byte for byte with the `iss` claim.
+    pub fn new(issuer: &str) -> Self {
+        Self {
+            issuer: issuer.to_owned(),
+            source: SourceSpec::None,
+            audiences: Vec::new(),
+            algorithms: None,
+        }
+    }
+    /// Keys from a JWK Set URL.
+    pub fn jwks_uri(mut self, url: &str) -> Self {
+        self.source = SourceSpec::JwksUri(url.to_owned());
+        self
+    }
+    /// Keys through OIDC discovery at the issuer URL.
+    pub fn discovery(mut self) -> Self {
+        self.source = SourceSpec::Discovery;
+        self
+    }
+    /// A fixed set of keys, never refreshed.
+    pub fn keys(mut self, keys: impl IntoIterator<Item = VerifyingKey>) -> Self {
+        self.source = SourceSpec::Static(keys.into_iter().collect());
+        self
+    }
+    /// Accepts tokens addressed to this audience (repeatable).
+    pub fn audience(mut self, audience: &str) -> Self {
+        self.audiences.push(audience.to_owned());
+        self
+    }
+    /// Restricts the algorithms this issuer may use (default: all supported).
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = Some(algorithms.into_iter().collect());
+        self
+    }
+}
+
+#[derive(Debug)]
+struct IssuerEntry {
+    issuer: Issuer,
+    audiences: Vec<Audience>,
+    algorithms: AlgorithmSet,
+    store: Arc<KeyStore>,
+}
+
+/// Builds a [`JwtVerifier`].
+#[derive(Debug)]
+#[must_use]
+pub struct JwtVerifierBuilder {
+    issuers: Vec<IssuerSpec>,
+    audiences: Vec<String>,
+    leeway: Duration,
+    types: Vec<String>,
+    required: Vec<String>,
+    max_token_bytes: usize,
+    policy: CachePolicy,
+    token_cache_capacity: u64,
+    client: Option<Arc<dyn HttpClient>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl JwtVerifierBuilder {
+    /// Trusts an issuer (repeatable).
+    pub fn issuer(mut self, issuer: IssuerSpec) -> Self {
+        self.issuers.push(issuer);
+        self
+    }
+    /// An audience accepted from every issuer that names none of its own.
+    pub fn audience(mut self, audience: &str) -> Self {
+        self.audiences.push(audience.to_owned());
+        self
+    }
+    /// Clock skew tolerated on `exp`, `nbf` and `iat` (default 30 seconds).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+    /// Requires the header `typ` to be this (repeatable), e.g. `at+jwt` for RFC 9068
+    /// access tokens. Compared case-insensitively, `application/` optional.
+    pub fn require_type(mut self, typ: &str) -> Self {
+        let t = typ.to_ascii_lowercase();
+        self.types.push(t.strip_prefix("application/").unwrap_or(&t).to_owned());
+        self
+    }
+    /// Requires a claim to be present (repeatable).
+    pub fn require_claim(mut self, name: &str) -> Self {
+        self.required.push(name.to_owned());
+        self
+    }
+    /// Longest token accepted, in bytes (default 8 KiB).
+    pub fn max_token_bytes(mut self, max: usize) -> Self {
+        self.max_token_bytes = max;
+        self
+    }
+    /// How keys are cached.
+    pub fn cache_policy(mut self, policy: CachePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+    /// How many verified tokens to remember (default 10 000; 0 turns the cache off).
+    pub fn token_cache_capacity(mut self, capacity: u64) -> Self {
+        self.token_cache_capacity = capacity;
+        self
+    }
+    /// The HTTP client for key sets and discovery.
+    pub fn http_client(mut self, client: Arc<dyn HttpClient>) -> Self {
+        self.client = Some(client);
+        self
+    }
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Validates the configuration.
+    pub fn build(self) -> Result<JwtVerifier, JwtConfigError> {
+        if self.issuers.is_empty() {
+            return Err(JwtConfigError::NoIssuer);
+        }
+        if self.max_token_bytes < 64 {
+            return Err(JwtConfigError::TokenLimit);
+        }
+        self.policy.validate()?;
+        let default_audiences = parse_all::<Audience>(&self.audiences)?;
+        let mut client = self.client;
+        let mut issuers: Vec<IssuerEntry> = Vec::with_capacity(self.issuers.len());
+        for spec in self.issuers {
+            let issuer: Issuer = spec.issuer.parse()?;
+            if issuers.iter().any(|i| i.issuer == issuer) {
+                return Err(JwtConfigError::DuplicateIssuer(spec.issuer));
+            }
+            let mut audiences = parse_all::<Audience>(&spec.audiences)?;
+            if audiences.is_empty() {
+                audiences = default_audiences.clone();
+            }
+            if audiences.is_empty() {
+                return Err(JwtConfigError::NoAudience(spec.issuer));
+            }
+            let algorithms = spec.algorithms.unwrap_or_else(AlgorithmSet::all);
+            if algorithms.is_empty() {
+                return Err(JwtConfigError::NoAlgorithm(spec.issuer));
+            }
+            let source = match spec.source {
+                SourceSpec::None => return Err(JwtConfigError::NoKeySource(spec.issuer)),
+                SourceSpec::JwksUri(url) => KeySource::jwks_uri(&url)?,
+                SourceSpec::Discovery => KeySource::discovery(&spec.issuer)?,
+                SourceSpec::Static(keys) => KeySource::fixed(keys),
+            };
+            let http: Arc<dyn HttpClient> = match (&client, &source) {
+                (Some(c), _) => c.clone(),
+                (None, KeySource::Static(_)) => Arc::new(NoClient),
+                (None, _) => {
+                    let c = default_client()?;
+                    client = Some(c.clone());
+                    c
+                }
+            };
+            let store = KeyStore::new(issuer.clone(), source, self.policy.clone(), http, self.clock.clone());
+            issuers.push(IssuerEntry {
+                issuer,
+                audiences,
+                algorithms,
+                store,
+            });
+        }
+        Ok(JwtVerifier {
+            inner: Arc::new(Inner {
+                issuers,
+                rules: ClaimRules {
+                    leeway: self.leeway.as_secs(),
+                    types: self.types,
+                    required: self.required,
+                },
+                max_token_bytes: self.max_token_bytes,
+                cache: (self.token_cache_capacity > 0).then(|| TokenCache::new(self.token_cache_capacity)),
+                clock: self.clock,
+            }),
+        })
+    }
+}
+
+fn parse_all<T: std::str::FromStr<Err = NameError>>(items: &[String]) -> Result<Vec<T>, NameError> {
+    items.iter().map(|s| s.parse()).collect()
+}
+
+#[cfg(feature = "http-client")]
+fn default_client() -> Result<Arc<dyn HttpClient>, JwtConfigError> {
+    crate::jwks::HyperClient::new()
+        .map(|c| Arc::new(c) as Arc<dyn HttpClient>)
+        .map_err(|e| JwtConfigError::HttpClient(e.to_string()))
+}
+
+#[cfg(not(feature = "http-client"))]
+fn default_client() -> Result<Arc<dyn HttpClient>, JwtConfigError> {
+    Err(JwtConfigError::NoHttpClient)
+}
+
+/// Stands in where keys are fixed and never fetched.
+#[derive(Debug)]
+struct NoClient;
+
+impl HttpClient for NoClient {
+    fn get<'a>(&'a self, _: &'a http::Uri, _: usize) -> BoxFuture<'a, Result<crate::jwks::HttpResponse, crate::jwks::HttpError>> {
+        Box::pin(async { Err(crate::jwks::HttpError::Transport("no HTTP client configured".into())) })
+    }
+}
+
+struct Inner {
+    issuers: Vec<IssuerEntry>,
+    rules: ClaimRules,
+    max_token_bytes: usize,
+    cache: Option<TokenCache>,
+    clock: Arc<dyn Clock>,
+}
+
+/// Verifies bearer JWTs from the `Authorization` header against trusted issuers' keys.
+/// Cheap to clone: clones share keys and caches.
+#[derive(Clone)]
+pub struct JwtVerifier {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtVerifier")
+            .field("issuers", &self.inner.issuers)
+            .field("rules", &self.inner.rules)
+            .field("max_token_bytes", &self.inner.max_token_bytes)
+            .field("cache", &self.inner.cache)
+            .finish()
+    }
+}
+
+impl JwtVerifier {
+    /// Starts configuring a verifier.
+    pub fn builder() -> JwtVerifierBuilder {
+        JwtVerifierBuilder {
+            issuers: Vec::new(),
+            audiences: Vec::new(),
+            leeway: Duration::from_secs(30),
+            types: Vec::new(),
+            required: Vec::new(),
+            max_token_bytes: 8 * 1024,
+            policy: CachePolicy::default(),
+            token_cache_capacity: 10_000,
+            client: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Loads every issuer's keys now. Call it before the service reports ready.
+    pub async fn warm_up(&self) -> Result<(), KeySourceError> {
+        for entry in &self.inner.issuers {
+            if entry.store.next_refresh().is_some() {
+                entry.store.refresh().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a background task (on the current Tokio runtime) that refreshes keys before
+    /// they expire. The task stops when the handle is dropped or stopped.
+    pub fn spawn_refresh(&self) -> RefreshHandle {
+        spawn_refresher(
+            self.inner.issuers.iter().map(|i| i.store.clone()).collect(),
+            self.inner.clock.clone(),
+        )
+    }
+
+    /// How many key fetches have started, per issuer (for metrics and tests).
+    pub fn key_fetches(&self) -> Vec<(Issuer, u64)> {
+        self.inner
+            .issuers
+            .iter()
+            .map(|i| (i.store.issuer().clone(), i.store.fetch_count()))
+            .collect()
+    }
+
+    /// Verifies one token.
+    pub async fn verify_token(&self, token: &str) -> Result<Authenticated, Rejection> {
+        let inner = &*self.inner;
+        if token.len() > inner.max_token_bytes {
+            return Err(TokenError::TooLarge {
+                len: token.len(),
+                max: inner.max_token_bytes,
+            }
+            .into());
+        }
+        let digest = TokenCache::digest(token);
+        if let Some(cache) = &inner.cache
+            && let Some(hit) = cache.get(&digest)
+        {
+            return self.check_cached(&hit, &digest, cache);
+        }
+        let (verified, authenticated) = self.verify_cold(token, &digest).await?;
+        if let Some(cache) = &inner.cache {
+            cache.insert(digest, verified);
+        }
+        Ok(authenticated)
+    }
+
+    fn check_cached(
+        &self,
+        hit: &Verified,
+        digest: &[u8; 32],
+        cache: &TokenCache,
+    ) -> Result<Authenticated, Rejection> {
+        let inner = &*self.inner;
+        let now = inner.clock.unix_seconds();
+        if now > hit.exp.saturating_add(inner.rules.leeway) {
+            cache.remove(digest);
+            return Err(TokenError::Expired { now, exp: hit.exp }.into());
+        }
+        let Some(entry) = inner.issuers.get(hit.store) else {
+            return Err(TokenError::KeyRevoked.into());
+        };
+        match entry.store.status(&hit.thumbprint) {
+            KeyStatus::Current => Ok(hit.authenticated.clone()),
+            KeyStatus::Gone => {
+                cache.remove(digest);
+                Err(TokenError::KeyRevoked.into())
+            }
+            KeyStatus::Unavailable => Err(Rejection::Unavailable(KeySourceError::Backoff.into())),
+        }
+    }
+
+    async fn verify_cold(&self, token: &str, digest: &[u8; 32]) -> Result<(Verified, Authenticated), Rejection> {
+        let inner = &*self.inner;
+        let jws = Compact::parse(token)?;
+        let payload = jws.payload()?;
+        let claims: Map<String, Value> =
+            serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed("payload is not a JSON object"))?;
+        let iss = claims.get("iss").and_then(Value::as_str).unwrap_or_default();
+        let (index, entry) = inner
+            .issuers
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.issuer.as_str() == iss)
+            .ok_or_else(|| TokenError::UntrustedIssuer(crate::util::truncate(iss, 64)))?;
+        if !entry.algorithms.contains(jws.alg()) {
+            return Err(TokenError::UnsupportedAlgorithm(jws.alg().name().to_owned()).into());
+        }
+        inner.rules.check_type(jws.typ())?;
+        let key = entry.store.key(jws.kid(), jws.alg()).await.map_err(|e| match e {
+            KeyLookupError::Unknown => Rejection::from(TokenError::UnknownKey {
+                kid: jws.kid().map(|k| crate::util::truncate(k, 64)),
+            }),
+            KeyLookupError::Unavailable(e) => Rejection::Unavailable(e.into()),
+        })?;
+        jws.verify(&key)?;
+        let now = inner.clock.unix_seconds();
+        let exp = inner.rules.check(&claims, &entry.audiences, now)?;
+        let token_id: Arc<str> = match claims.get("jti").and_then(Value::as_str) {
+            Some(jti) => crate::util::truncate(jti, 128).into(),
+            None => digest_id(digest).into(),
+        };
+        let authenticated = Authenticated::new(identities(Claims::new(claims), &entry.issuer, token_id)?);
+        let verified = Verified {
+            authenticated: authenticated.clone(),
+            exp,
+            store: index,
+            thumbprint: *key.thumbprint(),
+            ttl: Duration::from_secs(exp.saturating_sub(now)),
+        };
+        Ok((verified, authenticated))
+    }
+}
+
+/// A short, non-reversible name for a token in audit records.
+fn digest_id(digest: &[u8; 32]) -> String {
+    let mut out = String::from("sha256:");
+    for b in digest.iter().take(12) {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+impl Verifier for JwtVerifier {
+    fn verify<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
+        Box::pin(async move {
+            match request.bearer_token() {
+                Ok(Some(token)) => self.verify_token(token).await,
+                Ok(None) => Err(Rejection::MissingCredentials),
+                Err(e) => Err(MalformedRequest::from(e).into()),
+            }
+        })
+    }
+}

@@ -1,0 +1,23 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod audit;
+pub mod clock;
+pub mod config;
+mod context;
+mod enforcer;
+pub mod jwks;
+pub mod jwt;
+pub mod model;
+pub mod names;
+pub mod reject;
+mod request;
+pub mod util;
+mod verifier;
+
+pub use context::{Claims, Identity, IdentityKind, Lane, SecurityContext};
+pub use enforcer::{Decision, Enforcer, EnforcerBuilder, Permit, Unmatched};
+pub use reject::{Denial, Rejection};
+pub use request::{CredentialsError, RequestView};
+pub use verifier::{Authenticated, Verifier};

@@ -1,0 +1,13 @@
+//! The DHARMA model as data: domains, endpoints and the validated topology.
+//!
+//! Built and checked once; the request path only reads it.
+
+mod domain;
+mod endpoint;
+mod path;
+mod topology;
+
+pub use domain::{Domain, DomainBuilder};
+pub use endpoint::{ClaimRule, Endpoint, EndpointBuilder, Exposure, Requirements};
+pub use path::{PathError, PathPattern, PatternError, check_request_path};
+pub use topology::{Topology, TopologyBuilder, TopologyError, TopologyErrorKind};

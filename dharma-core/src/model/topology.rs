@@ -1,0 +1,458 @@
+//! The validated whole: mechanisms, domains in their hierarchy, and endpoints.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use dharma_core::model::{Domain, Endpoint, Topology};
+//! # use dharma_core::{Authenticated, RequestView, Verifier, reject::Rejection, util::BoxFuture};
+//! # #[derive(Debug)] struct AnyVerifier;
+//! # impl Verifier for AnyVerifier {
+//! #     fn verify<'a>(&'a self, _: &'a RequestView<'a>) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
+//! #         Box::pin(async { Err(Rejection::MissingCredentials) })
+//! #     }
+//! # }
+//! # let org_jwt = Arc::new(AnyVerifier);
+//! # let network = Arc::new(AnyVerifier);
+//!
+//! let topology = Topology::builder()
+//!     .mechanism("org-jwt", org_jwt)
+//!     .mechanism("network", network)
+//!     .domain(Domain::builder("outer").trust("org-jwt").access("org-jwt"))
+//!     .domain(Domain::builder("inner").parent("outer").access("org-jwt").trust("network"))
+//!     .endpoint(Endpoint::boundary("inner", "/payments").methods(["POST"]))
+//!     .build()?;
+//!
+//! let ep = topology.classify(&http::Method::POST, "/payments").unwrap();
+//! assert!(ep.is_hierarchical()); // inner's access mechanism is outer's trust mechanism
+//! # Ok::<(), dharma_core::model::TopologyError>(())
+//! ```
+
+use std::{collections::HashMap, fmt, sync::Arc};
+
+use http::Method;
+
+use super::{
+    domain::{Domain, DomainBuilder},
+    endpoint::{Endpoint, EndpointBuilder, Requirements},
+    path::{PathPattern, PatternError},
+};
+use crate::{
+    names::{DomainName, MechanismName, NameError},
+    verifier::Verifier,
+};
+
+/// A topology that cannot be built, naming the offending domain, endpoint or mechanism.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{item}: {kind}")]
+pub struct TopologyError {
+    item: String,
+    kind: TopologyErrorKind,
+}
+
+impl TopologyError {
+    fn new(item: String, kind: TopologyErrorKind) -> Self {
+        Self { item, kind }
+    }
+    /// The offending item, as `domain "inner"`, `endpoint "GET /x"` or `mechanism "m"`.
+    pub fn item(&self) -> &str {
+        &self.item
+    }
+    /// What is wrong with it.
+    pub fn kind(&self) -> &TopologyErrorKind {
+        &self.kind
+    }
+}
+
+/// What is wrong with a topology item.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum TopologyErrorKind {
+    /// A name does not parse.
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
+    /// Declared twice.
+    #[error("declared more than once")]
+    Duplicate,
+    /// The parent domain is not declared.
+    #[error("parent domain {0:?} is not declared")]
+    UnknownParent(String),
+    /// Following parents leads back to the domain.
+    #[error("the parent chain forms a cycle")]
+    Cycle,
+    /// A mechanism name that is not registered.
+    #[error("mechanism {0:?} is not registered")]
+    UnknownMechanism(String),
+    /// The endpoint's domain is not declared.
+    #[error("domain {0:?} is not declared")]
+    UnknownDomain(String),
+    /// An interior endpoint in a domain without a trust mechanism.
+    #[error("interior endpoint in domain {0:?}, which has no trust mechanism")]
+    NoTrustMechanism(String),
+    /// A boundary endpoint in a domain without an access mechanism.
+    #[error("boundary endpoint in domain {0:?}, which has no access mechanism")]
+    NoAccessMechanism(String),
+    /// The path pattern does not parse.
+    #[error(transparent)]
+    InvalidPattern(#[from] PatternError),
+    /// A method that does not parse.
+    #[error("invalid method {0:?}")]
+    InvalidMethod(String),
+    /// Another endpoint matches the same requests.
+    #[error("matches the same requests as endpoint {0:?}")]
+    Overlap(String),
+}
+
+/// Domains, endpoints and the mechanisms they name, validated together.
+#[derive(Clone)]
+pub struct Topology {
+    mechanisms: HashMap<MechanismName, Arc<dyn Verifier>>,
+    domains: Vec<Domain>,
+    endpoints: Vec<Endpoint>,
+}
+
+impl fmt::Debug for Topology {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Topology")
+            .field("mechanisms", &self.mechanisms.keys().collect::<Vec<_>>())
+            .field("domains", &self.domains)
+            .field("endpoints", &self.endpoints)
+            .finish()
+    }
+}
+
+impl Topology {
+    /// Starts declaring a topology.
+    pub fn builder() -> TopologyBuilder {
+        TopologyBuilder::default()
+    }
+
+    /// Every domain, in declaration order.
+    pub fn domains(&self) -> &[Domain] {
+        &self.domains
+    }
+
+    /// A domain by name.
+    pub fn domain(&self, name: &str) -> Option<&Domain> {
+        self.domains.iter().find(|d| d.name.as_str() == name)
+    }
+
+    /// Every endpoint, in declaration order.
+    pub fn endpoints(&self) -> &[Endpoint] {
+        &self.endpoints
+    }
+
+    /// A registered mechanism.
+    pub fn mechanism(&self, name: &MechanismName) -> Option<&Arc<dyn Verifier>> {
+        self.mechanisms.get(name)
+    }
+
+    /// The hierarchical endpoints (see [`Endpoint::is_hierarchical`]).
+    pub fn hierarchical_endpoints(&self) -> impl Iterator<Item = &Endpoint> {
+        self.endpoints.iter().filter(|e| e.hierarchical)
+    }
+
+    /// The endpoint a request goes to: the most specific pattern that matches the path
+    /// and serves the method. `path` must be in normal form
+    /// (see [`check_request_path`](super::check_request_path)).
+    pub fn classify(&self, method: &Method, path: &str) -> Option<&Endpoint> {
+        self.endpoints
+            .iter()
+            .filter(|e| e.serves(method) && e.path.matches(path))
+            .max_by(|a, b| a.path.specificity_cmp(&b.path))
+    }
+}
+
+/// Collects mechanisms, domains and endpoints, then validates them in [`build`](Self::build).
+#[derive(Default)]
+#[must_use]
+pub struct TopologyBuilder {
+    mechanisms: Vec<(String, Arc<dyn Verifier>)>,
+    domains: Vec<DomainBuilder>,
+    endpoints: Vec<EndpointBuilder>,
+}
+
+impl fmt::Debug for TopologyBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TopologyBuilder")
+            .field("mechanisms", &self.mechanisms.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field("domains", &self.domains)
+            .field("endpoints", &self.endpoints)
+            .finish()
+    }
+}
+
+impl TopologyBuilder {
+    /// Registers a mechanism under a name that domains refer to.
+    pub fn mechanism(mut self, name: &str, verifier: Arc<dyn Verifier>) -> Self {
+        self.mechanisms.push((name.to_owned(), verifier));
+        self
+    }
+
+    /// Declares a domain.
+    pub fn domain(mut self, domain: DomainBuilder) -> Self {
+        self.domains.push(domain);
+        self
+    }
+
+    /// Declares an endpoint.
+    pub fn endpoint(mut self, endpoint: EndpointBuilder) -> Self {
+        self.endpoints.push(endpoint);
+        self
+    }
+
+    /// Validates everything and derives the hierarchical endpoints.
+    pub fn build(self) -> Result<Topology, TopologyError> {
+        let mechanisms = build_mechanisms(self.mechanisms)?;
+        let domains = build_domains(self.domains, &mechanisms)?;
+        let mut endpoints: Vec<Endpoint> = Vec::with_capacity(self.endpoints.len());
+        for spec in self.endpoints {
+            let ep = build_endpoint(spec, &domains)?;
+            if let Some(other) = endpoints
+                .iter()
+                .find(|o| o.path.same_shape(&ep.path) && o.methods_overlap(&ep))
+            {
+                return Err(TopologyError::new(
+                    format!("endpoint {:?}", &*ep.name),
+                    TopologyErrorKind::Overlap(other.name.to_string()),
+                ));
+            }
+            endpoints.push(ep);
+        }
+        Ok(Topology {
+            mechanisms,
+            domains,
+            endpoints,
+        })
+    }
+}
+
+fn build_mechanisms(
+    specs: Vec<(String, Arc<dyn Verifier>)>,
+) -> Result<HashMap<MechanismName, Arc<dyn Verifier>>, TopologyError> {
+    let mut out = HashMap::new();
+    for (name, verifier) in specs {
+        let item = || format!("mechanism {name:?}");
+        let parsed: MechanismName = name.parse().map_err(|e: NameError| TopologyError::new(item(), e.into()))?;
+        if out.insert(parsed, verifier).is_some() {
+            return Err(TopologyError::new(item(), TopologyErrorKind::Duplicate));
+        }
+    }
+    Ok(out)
+}
+
+fn build_domains(
+    specs: Vec<DomainBuilder>,
+    mechanisms: &HashMap<MechanismName, Arc<dyn Verifier>>,
+) -> Result<Vec<Domain>, TopologyError> {
+    let mut domains: Vec<Domain> = Vec::with_capacity(specs.len());
+    for spec in &specs {
+        let item = || format!("domain {:?}", spec.name);
+        let wrap = |e: NameError| TopologyError::new(item(), e.into());
+        let name: DomainName = spec.name.parse().map_err(wrap)?;
+        if domains.iter().any(|d| d.name == name) {
+            return Err(TopologyError::new(item(), TopologyErrorKind::Duplicate));
+        }
+        let mechanism = |m: &Option<String>| -> Result<Option<MechanismName>, TopologyError> {
+            let Some(m) = m else { return Ok(None) };
+            let parsed: MechanismName = m.parse().map_err(wrap)?;
+            if !mechanisms.contains_key(&parsed) {
+                return Err(TopologyError::new(item(), TopologyErrorKind::UnknownMechanism(m.clone())));
+            }
+            Ok(Some(parsed))
+        };
+        domains.push(Domain {
+            name,
+            relation: spec.relation.clone(),
+            parent: spec.parent.as_deref().map(str::parse).transpose().map_err(wrap)?,
+            trust: mechanism(&spec.trust)?,
+            access: mechanism(&spec.access)?,
+        });
+    }
+    for d in &domains {
+        let item = || format!("domain {:?}", d.name.as_str());
+        let mut seen = 0;
+        let mut cursor = d.parent.as_ref();
+        while let Some(p) = cursor {
+            let Some(parent) = domains.iter().find(|x| &x.name == p) else {
+                return Err(TopologyError::new(item(), TopologyErrorKind::UnknownParent(p.to_string())));
+            };
+            seen += 1;
+            if parent.name == d.name || seen > domains.len() {
+                return Err(TopologyError::new(item(), TopologyErrorKind::Cycle));
+            }
+            cursor = parent.parent.as_ref();
+        }
+    }
+    Ok(domains)
+}
+
+fn build_endpoint(spec: EndpointBuilder, domains: &[Domain]) -> Result<Endpoint, TopologyError> {
+    let methods = spec
+        .methods
+        .iter()
+        .map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|_| m.clone()))
+        .collect::<Result<Vec<_>, _>>();
+    let name: Arc<str> = match &spec.name {
+        Some(n) => n.as_str().into(),
+        None if spec.methods.is_empty() => format!("* {}", spec.path).into(),
+        None => format!("{} {}", spec.methods.join(",").to_ascii_uppercase(), spec.path).into(),
+    };
+    let item = || format!("endpoint {:?}", &*name);
+    let methods = methods.map_err(|m| TopologyError::new(item(), TopologyErrorKind::InvalidMethod(m)))?;
+    let path: PathPattern = spec.path.parse().map_err(|e: PatternError| TopologyError::new(item(), e.into()))?;
+    let Some(domain) = domains.iter().find(|d| d.name.as_str() == spec.domain) else {
+        return Err(TopologyError::new(item(), TopologyErrorKind::UnknownDomain(spec.domain.clone())));
+    };
+    if spec.exposure.is_interior() && domain.trust.is_none() {
+        return Err(TopologyError::new(item(), TopologyErrorKind::NoTrustMechanism(spec.domain.clone())));
+    }
+    if spec.exposure.is_boundary() && domain.access.is_none() {
+        return Err(TopologyError::new(item(), TopologyErrorKind::NoAccessMechanism(spec.domain.clone())));
+    }
+    let scopes = spec
+        .scopes
+        .iter()
+        .map(|s| s.parse())
+        .collect::<Result<Vec<_>, NameError>>()
+        .map_err(|e| TopologyError::new(item(), e.into()))?;
+    let hierarchical = spec.exposure.is_boundary()
+        && domain.parent.as_ref().is_some_and(|p| {
+            domains
+                .iter()
+                .find(|d| &d.name == p)
+                .is_some_and(|parent| parent.trust.is_some() && parent.trust == domain.access)
+        });
+    Ok(Endpoint {
+        name: name.clone(),
+        domain: domain.name.clone(),
+        methods: (!methods.is_empty()).then_some(methods),
+        path,
+        exposure: spec.exposure,
+        requirements: Requirements::from_parts(
+            scopes,
+            spec.claims.into_iter().map(|(n, r)| (Arc::from(n), r)).collect(),
+        ),
+        hierarchical,
+    })
+}
+
+impl Topology {
+    pub(crate) fn exposure_mechanisms(&self, ep: &Endpoint) -> (Option<&MechanismName>, Option<&MechanismName>) {
+        let domain = self.domains.iter().find(|d| d.name == ep.domain);
+        let trust = domain.and_then(|d| d.trust.as_ref()).filter(|_| ep.exposure.is_interior());
+        let access = domain.and_then(|d| d.access.as_ref()).filter(|_| ep.exposure.is_boundary());
+        (trust, access)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Authenticated, RequestView, reject::Rejection, util::BoxFuture};
+
+    #[derive(Debug)]
+    struct Never;
+    impl Verifier for Never {
+        fn verify<'a>(&'a self, _: &'a RequestView<'a>) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
+            Box::pin(async { Err(Rejection::MissingCredentials) })
+        }
+    }
+
+    fn base() -> TopologyBuilder {
+        Topology::builder()
+            .mechanism("jwt", Arc::new(Never))
+            .mechanism("net", Arc::new(Never))
+            .domain(Domain::builder("outer").trust("jwt").access("jwt"))
+            .domain(Domain::builder("inner").parent("outer").trust("net").access("jwt"))
+    }
+
+    fn err(b: TopologyBuilder) -> String {
+        b.build().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn valid_topology_and_hierarchy() {
+        let t = base()
+            .endpoint(Endpoint::boundary("inner", "/pay").methods(["post"]))
+            .endpoint(Endpoint::interior("inner", "/ledger"))
+            .endpoint(Endpoint::boundary("outer", "/orders"))
+            .build()
+            .unwrap();
+        let names: Vec<_> = t.hierarchical_endpoints().map(|e| e.name().to_owned()).collect();
+        assert_eq!(names, ["POST /pay"]);
+        assert_eq!(t.domain("inner").unwrap().parent().unwrap().as_str(), "outer");
+    }
+
+    #[test]
+    fn refuses_bad_domains() {
+        assert_eq!(
+            err(base().domain(Domain::builder("outer"))),
+            r#"domain "outer": declared more than once"#
+        );
+        assert_eq!(
+            err(base().domain(Domain::builder("x").parent("nope"))),
+            r#"domain "x": parent domain "nope" is not declared"#
+        );
+        assert_eq!(
+            err(Topology::builder()
+                .domain(Domain::builder("a").parent("b"))
+                .domain(Domain::builder("b").parent("a"))),
+            r#"domain "a": the parent chain forms a cycle"#
+        );
+        assert_eq!(
+            err(Topology::builder().domain(Domain::builder("a").parent("a"))),
+            r#"domain "a": the parent chain forms a cycle"#
+        );
+        assert_eq!(
+            err(base().domain(Domain::builder("x").access("oauth"))),
+            r#"domain "x": mechanism "oauth" is not registered"#
+        );
+        assert!(err(base().domain(Domain::builder("Bad Name"))).starts_with(r#"domain "Bad Name": invalid domain name"#));
+    }
+
+    #[test]
+    fn refuses_bad_endpoints() {
+        let t = base().domain(Domain::builder("bare"));
+        assert_eq!(
+            err(t.endpoint(Endpoint::interior("bare", "/x"))),
+            r#"endpoint "* /x": interior endpoint in domain "bare", which has no trust mechanism"#
+        );
+        let t = base().domain(Domain::builder("bare"));
+        assert_eq!(
+            err(t.endpoint(Endpoint::boundary("bare", "/x").methods(["GET"]))),
+            r#"endpoint "GET /x": boundary endpoint in domain "bare", which has no access mechanism"#
+        );
+        assert_eq!(
+            err(base().endpoint(Endpoint::boundary("nowhere", "/x"))),
+            r#"endpoint "* /x": domain "nowhere" is not declared"#
+        );
+        assert!(err(base().endpoint(Endpoint::boundary("outer", "x"))).contains("must start with '/'"));
+        assert_eq!(
+            err(base().endpoint(Endpoint::boundary("outer", "/x").methods(["G ET"]))),
+            r#"endpoint "G ET /x": invalid method "G ET""#
+        );
+        assert!(err(base().endpoint(Endpoint::boundary("outer", "/x").scopes(["a b"]))).contains("invalid scope"));
+        assert_eq!(
+            err(base()
+                .endpoint(Endpoint::boundary("outer", "/a/{id}").methods(["GET"]))
+                .endpoint(Endpoint::interior("outer", "/a/{other}").methods(["GET", "PUT"]))),
+            r#"endpoint "GET,PUT /a/{other}": matches the same requests as endpoint "GET /a/{id}""#
+        );
+    }
+
+    #[test]
+    fn classification_prefers_specific_patterns() {
+        let t = base()
+            .endpoint(Endpoint::boundary("outer", "/a/{*rest}").name("tail"))
+            .endpoint(Endpoint::boundary("outer", "/a/{id}").name("param"))
+            .endpoint(Endpoint::boundary("outer", "/a/special").name("literal").methods(["GET"]))
+            .build()
+            .unwrap();
+        let name = |m: Method, p: &str| t.classify(&m, p).map(|e| e.name().to_owned());
+        assert_eq!(name(Method::GET, "/a/special").as_deref(), Some("literal"));
+        assert_eq!(name(Method::HEAD, "/a/special").as_deref(), Some("literal"));
+        assert_eq!(name(Method::POST, "/a/special").as_deref(), Some("param"));
+        assert_eq!(name(Method::GET, "/a/1").as_deref(), Some("param"));
+        assert_eq!(name(Method::GET, "/a/1/2").as_deref(), Some("tail"));
+        assert_eq!(name(Method::GET, "/b"), None);
+    }
+}

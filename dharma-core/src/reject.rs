@@ -1,0 +1,432 @@
+//! Why a request was refused, and how that is told to the client.
+//!
+//! Every refusal is a [`Rejection`] with a typed reason for the audit trail. A
+//! [`Denial`] renders it for HTTP exactly as RFC 6750 section 3 asks, without details
+//! that would help an attacker (those stay in the audit event):
+//!
+//! | rejection | status | `WWW-Authenticate` |
+//! | --- | --- | --- |
+//! | no credentials | 401 | `Bearer` (no error code) |
+//! | bad token | 401 | `Bearer error="invalid_token"` |
+//! | malformed request | 400 | `Bearer error="invalid_request"` |
+//! | missing scope | 403 | `Bearer error="insufficient_scope", scope="..."` |
+//! | other policy refusal | 403 | none |
+//! | no endpoint declared | 404 | none |
+//! | key source down, no usable cached key | 503 | none |
+//!
+//! ```
+//! use dharma_core::reject::{Denial, Rejection, TokenError};
+//!
+//! let denial = Denial::new(Rejection::InvalidToken(TokenError::BadSignature), None);
+//! assert_eq!(denial.status(), 401);
+//! assert_eq!(
+//!     denial.www_authenticate().unwrap(),
+//!     r#"Bearer error="invalid_token", error_description="the access token is invalid""#
+//! );
+//! ```
+
+use std::sync::Arc;
+
+use http::{HeaderValue, StatusCode};
+
+use crate::{jwks::KeySourceError, model::PathError, names::Scope, request::CredentialsError};
+
+/// A refusal, with the reason kept for the audit trail.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The request carries no credentials the mechanism understands.
+    #[error("no credentials")]
+    MissingCredentials,
+    /// The request is malformed (repeated or unreadable credentials, a suspicious path).
+    #[error("malformed request: {0}")]
+    MalformedRequest(#[from] MalformedRequest),
+    /// The credentials were presented and are not valid.
+    #[error("invalid token: {0}")]
+    InvalidToken(#[from] TokenError),
+    /// The principal lacks scopes the endpoint requires.
+    #[error("insufficient scope: requires {}", scope_list(required))]
+    InsufficientScope {
+        /// Every scope the endpoint requires.
+        required: Vec<Scope>,
+    },
+    /// The principal is authenticated but a policy rule refuses it.
+    #[error("forbidden: {0}")]
+    Forbidden(#[from] ForbiddenReason),
+    /// The request matches no declared endpoint.
+    #[error("no endpoint matches the request")]
+    NoEndpoint,
+    /// A mechanism could not decide because what it depends on is unavailable.
+    #[error("unavailable: {0}")]
+    Unavailable(#[from] UnavailableError),
+}
+
+/// Why a request is malformed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum MalformedRequest {
+    /// The `Authorization` header cannot be read.
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    /// The path is not in normal form.
+    #[error(transparent)]
+    Path(#[from] PathError),
+}
+
+/// Why an authenticated principal is refused.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ForbiddenReason {
+    /// A claim the endpoint requires is missing or has another value.
+    #[error("claim {claim:?} does not meet the endpoint's requirement")]
+    Claim {
+        /// The claim's name.
+        claim: Arc<str>,
+    },
+    /// The endpoint has requirements and no verified identity to check them against.
+    #[error("no verified principal to check the endpoint's requirements against")]
+    NoVerifiedPrincipal,
+}
+
+/// What a mechanism depended on and could not reach.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnavailableError {
+    /// No usable signing keys: the key source failed and no cached keys are left.
+    #[error(transparent)]
+    KeySource(#[from] KeySourceError),
+}
+
+/// Why a token is not valid. `Display` quotes and truncates anything the token said.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// Longer than the configured maximum.
+    #[error("token of {len} bytes exceeds the limit of {max}")]
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Not a compact JWS, bad base64url, or bad JSON.
+    #[error("malformed token: {0}")]
+    Malformed(&'static str),
+    /// `alg` is `none`, unknown, or not allowed for this issuer.
+    #[error("algorithm {0:?} is not accepted")]
+    UnsupportedAlgorithm(String),
+    /// `alg` does not match the algorithm the key is for.
+    #[error("algorithm {header:?} does not match the key's algorithm {key}")]
+    AlgorithmMismatch {
+        /// What the header said.
+        header: String,
+        /// What the key is for.
+        key: &'static str,
+    },
+    /// A `crit` header names an extension that is not understood.
+    #[error("critical header {0:?} is not understood")]
+    CriticalHeader(String),
+    /// No key of the issuer has this `kid` (or no `kid` and the choice is ambiguous).
+    #[error("no key {kid:?} for the issuer")]
+    UnknownKey {
+        /// The `kid` of the header, if any.
+        kid: Option<String>,
+    },
+    /// The signature does not verify.
+    #[error("signature does not verify")]
+    BadSignature,
+    /// `iss` is missing or not a configured issuer.
+    #[error("issuer {0:?} is not trusted")]
+    UntrustedIssuer(String),
+    /// `aud` does not name an accepted audience.
+    #[error("audience is not accepted")]
+    WrongAudience,
+    /// `exp` has passed (beyond the leeway).
+    #[error("expired at {exp}, now {now}")]
+    Expired {
+        /// Now, in Unix seconds.
+        now: u64,
+        /// The `exp` claim.
+        exp: u64,
+    },
+    /// `nbf` is in the future (beyond the leeway).
+    #[error("not valid before {nbf}, now {now}")]
+    NotYetValid {
+        /// Now, in Unix seconds.
+        now: u64,
+        /// The `nbf` claim.
+        nbf: u64,
+    },
+    /// `iat` is in the future (beyond the leeway).
+    #[error("issued in the future at {iat}, now {now}")]
+    IssuedInFuture {
+        /// Now, in Unix seconds.
+        now: u64,
+        /// The `iat` claim.
+        iat: u64,
+    },
+    /// A required claim is missing or has the wrong JSON type.
+    #[error("claim {0:?} is missing or malformed")]
+    Claim(String),
+    /// The `typ` header is not one of the accepted types.
+    #[error("token type {0:?} is not accepted")]
+    WrongType(String),
+    /// The key that verified a cached token has left the key set.
+    #[error("the signing key is no longer published")]
+    KeyRevoked,
+}
+
+impl TokenError {
+    /// A stable code for audit records.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::TooLarge { .. } => "token_too_large",
+            Self::Malformed(_) => "token_malformed",
+            Self::UnsupportedAlgorithm(_) => "token_algorithm_unsupported",
+            Self::AlgorithmMismatch { .. } => "token_algorithm_mismatch",
+            Self::CriticalHeader(_) => "token_critical_header",
+            Self::UnknownKey { .. } => "token_unknown_key",
+            Self::BadSignature => "token_bad_signature",
+            Self::UntrustedIssuer(_) => "token_untrusted_issuer",
+            Self::WrongAudience => "token_wrong_audience",
+            Self::Expired { .. } => "token_expired",
+            Self::NotYetValid { .. } => "token_not_yet_valid",
+            Self::IssuedInFuture { .. } => "token_issued_in_future",
+            Self::Claim(_) => "token_claim_invalid",
+            Self::WrongType(_) => "token_type_rejected",
+            Self::KeyRevoked => "token_key_revoked",
+        }
+    }
+
+    /// What the client is told (a fixed phrase; details stay in the audit trail).
+    fn description(&self) -> &'static str {
+        match self {
+            Self::Expired { .. } => "the access token expired",
+            _ => "the access token is invalid",
+        }
+    }
+}
+
+impl Rejection {
+    /// A stable code for audit records (`missing_credentials`, `token_expired`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingCredentials => "missing_credentials",
+            Self::MalformedRequest(MalformedRequest::Credentials(_)) => "malformed_credentials",
+            Self::MalformedRequest(MalformedRequest::Path(_)) => "malformed_path",
+            Self::InvalidToken(e) => e.code(),
+            Self::InsufficientScope { .. } => "insufficient_scope",
+            Self::Forbidden(ForbiddenReason::Claim { .. }) => "claim_requirement_failed",
+            Self::Forbidden(ForbiddenReason::NoVerifiedPrincipal) => "no_verified_principal",
+            Self::NoEndpoint => "no_endpoint",
+            Self::Unavailable(UnavailableError::KeySource(_)) => "key_source_unavailable",
+        }
+    }
+
+    /// The HTTP status this rejection answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MissingCredentials | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::MalformedRequest(_) => StatusCode::BAD_REQUEST,
+            Self::InsufficientScope { .. } | Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NoEndpoint => StatusCode::NOT_FOUND,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+fn scope_list(scopes: &[Scope]) -> String {
+    scopes.iter().map(Scope::as_str).collect::<Vec<_>>().join(" ")
+}
+
+/// A rejection rendered for HTTP: status, challenge and a small JSON body.
+#[derive(Debug, Clone)]
+pub struct Denial {
+    rejection: Rejection,
+    realm: Option<Arc<str>>,
+}
+
+impl Denial {
+    /// Renders `rejection`, with `realm` in challenges when given.
+    pub fn new(rejection: Rejection, realm: Option<Arc<str>>) -> Self {
+        Self { rejection, realm }
+    }
+
+    /// The reason (for audit and logs; never sent to the client as is).
+    pub fn rejection(&self) -> &Rejection {
+        &self.rejection
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.rejection.status()
+    }
+
+    /// The OAuth2 error code of RFC 6750, if the rejection has one.
+    pub fn error_code(&self) -> Option<&'static str> {
+        match &self.rejection {
+            Rejection::MalformedRequest(_) => Some("invalid_request"),
+            Rejection::InvalidToken(_) => Some("invalid_token"),
+            Rejection::InsufficientScope { .. } => Some("insufficient_scope"),
+            _ => None,
+        }
+    }
+
+    fn description(&self) -> Option<&'static str> {
+        match &self.rejection {
+            Rejection::MalformedRequest(MalformedRequest::Credentials(_)) => {
+                Some("the authorization header is malformed")
+            }
+            Rejection::MalformedRequest(MalformedRequest::Path(_)) => {
+                Some("the request path is not in normal form")
+            }
+            Rejection::InvalidToken(e) => Some(e.description()),
+            Rejection::InsufficientScope { .. } => {
+                Some("the access token does not grant the required scope")
+            }
+            _ => None,
+        }
+    }
+
+    /// The `WWW-Authenticate` value (RFC 6750 section 3), for 400, 401 and scope-related 403.
+    pub fn www_authenticate(&self) -> Option<HeaderValue> {
+        let challenge = match &self.rejection {
+            Rejection::MissingCredentials
+            | Rejection::MalformedRequest(_)
+            | Rejection::InvalidToken(_)
+            | Rejection::InsufficientScope { .. } => self.challenge(),
+            _ => return None,
+        };
+        // The challenge is made only of escaped visible ASCII, so this cannot fail.
+        HeaderValue::from_str(&challenge).ok()
+    }
+
+    fn challenge(&self) -> String {
+        let mut params: Vec<(&str, String)> = Vec::new();
+        if let Some(realm) = &self.realm {
+            params.push(("realm", realm.to_string()));
+        }
+        if let Some(code) = self.error_code() {
+            params.push(("error", code.to_owned()));
+        }
+        if let Some(desc) = self.description() {
+            params.push(("error_description", desc.to_owned()));
+        }
+        if let Rejection::InsufficientScope { required } = &self.rejection {
+            params.push(("scope", scope_list(required)));
+        }
+        let mut out = String::from("Bearer");
+        for (i, (name, value)) in params.iter().enumerate() {
+            out.push_str(if i == 0 { " " } else { ", " });
+            out.push_str(name);
+            out.push_str("=\"");
+            push_quoted(&mut out, value);
+            out.push('"');
+        }
+        out
+    }
+
+    /// The response body: `{"error": ..., "error_description": ...}` with fixed phrases.
+    pub fn body(&self) -> String {
+        let error = self.error_code().unwrap_or(match self.status() {
+            StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::SERVICE_UNAVAILABLE => "temporarily_unavailable",
+            _ => "unauthorized",
+        });
+        let mut body = serde_json::Map::new();
+        body.insert("error".into(), error.into());
+        if let Some(desc) = self.description() {
+            body.insert("error_description".into(), desc.into());
+        }
+        serde_json::Value::Object(body).to_string()
+    }
+}
+
+/// Appends `value` as the inside of an RFC 9110 quoted-string: `"` and `\` are escaped and
+/// anything that is not visible ASCII or a space becomes `?`.
+fn push_quoted(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' ' | '!'..='~' => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn www(r: Rejection, realm: Option<&str>) -> Option<String> {
+        Denial::new(r, realm.map(Arc::from))
+            .www_authenticate()
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+
+    #[test]
+    fn missing_credentials_is_a_bare_challenge() {
+        let d = Denial::new(Rejection::MissingCredentials, None);
+        assert_eq!(d.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(www(Rejection::MissingCredentials, None).unwrap(), "Bearer");
+        assert_eq!(
+            www(Rejection::MissingCredentials, Some("orders")).unwrap(),
+            r#"Bearer realm="orders""#
+        );
+        assert_eq!(d.body(), r#"{"error":"unauthorized"}"#);
+    }
+
+    #[test]
+    fn invalid_token_challenge() {
+        let r = Rejection::InvalidToken(TokenError::Expired { now: 2, exp: 1 });
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.code(), "token_expired");
+        assert_eq!(
+            www(r, Some("a\"b\\c\u{7f}")).unwrap(),
+            r#"Bearer realm="a\"b\\c?", error="invalid_token", error_description="the access token expired""#
+        );
+    }
+
+    #[test]
+    fn malformed_request_is_400() {
+        let r = Rejection::MalformedRequest(CredentialsError::Repeated.into());
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert!(www(r, None).unwrap().starts_with(r#"Bearer error="invalid_request""#));
+    }
+
+    #[test]
+    fn insufficient_scope_names_scopes() {
+        let r = Rejection::InsufficientScope {
+            required: vec!["a:read".parse().unwrap(), "b".parse().unwrap()],
+        };
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            www(r.clone(), None).unwrap(),
+            r#"Bearer error="insufficient_scope", error_description="the access token does not grant the required scope", scope="a:read b""#
+        );
+        let body: serde_json::Value = serde_json::from_str(&Denial::new(r, None).body()).unwrap();
+        assert_eq!(body["error"], "insufficient_scope");
+    }
+
+    #[test]
+    fn unavailable_and_not_found_have_no_challenge_and_no_detail() {
+        let r = Rejection::Unavailable(KeySourceError::Timeout.into());
+        let d = Denial::new(r, None);
+        assert_eq!(d.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(d.www_authenticate().is_none());
+        assert_eq!(d.body(), r#"{"error":"temporarily_unavailable"}"#);
+        let d = Denial::new(Rejection::NoEndpoint, None);
+        assert_eq!(d.status(), StatusCode::NOT_FOUND);
+        assert!(d.www_authenticate().is_none());
+    }
+
+    #[test]
+    fn token_error_display_quotes_untrusted_text() {
+        let e = TokenError::UnsupportedAlgorithm("none\"".into());
+        assert_eq!(e.to_string(), r#"algorithm "none\"" is not accepted"#);
+    }
+}

@@ -1,0 +1,178 @@
+//! The framework-neutral view of a request that adapters fill in.
+//!
+//! ```
+//! use dharma_core::RequestView;
+//! use http::{HeaderMap, HeaderValue, Method, header::AUTHORIZATION};
+//!
+//! let mut headers = HeaderMap::new();
+//! headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer abc.def.ghi"));
+//! let view = RequestView::new(&Method::GET, "/orders/7", &headers)
+//!     .with_peer("127.0.0.1:50000".parse().unwrap());
+//! assert_eq!(view.bearer_token(), Ok(Some("abc.def.ghi")));
+//! ```
+
+use std::net::SocketAddr;
+
+use http::{HeaderMap, Method, header::AUTHORIZATION};
+use rustls_pki_types::CertificateDer;
+
+/// What a mechanism may look at: method, path, headers and the transport peer.
+///
+/// Adapters build it from their framework's request without copying the headers.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestView<'a> {
+    method: &'a Method,
+    path: &'a str,
+    headers: &'a HeaderMap,
+    peer: Option<SocketAddr>,
+    peer_certificates: &'a [CertificateDer<'static>],
+}
+
+/// The `Authorization` header is present but cannot be read as bearer credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialsError {
+    /// More than one `Authorization` header.
+    #[error("more than one authorization header")]
+    Repeated,
+    /// The header value is not visible ASCII.
+    #[error("authorization header is not visible ASCII")]
+    NotAscii,
+    /// `Bearer` with no token or a token outside the RFC 6750 `b64token` syntax.
+    #[error("bearer credentials do not match the b64token syntax")]
+    BadSyntax,
+}
+
+impl<'a> RequestView<'a> {
+    /// A view of a request with no peer information.
+    ///
+    /// `path` is the URI path without the query string.
+    pub fn new(method: &'a Method, path: &'a str, headers: &'a HeaderMap) -> Self {
+        Self {
+            method,
+            path,
+            headers,
+            peer: None,
+            peer_certificates: &[],
+        }
+    }
+
+    /// A view of an `http::Request` (its method, path and headers).
+    pub fn from_http<B>(request: &'a http::Request<B>) -> Self {
+        Self::new(request.method(), request.uri().path(), request.headers())
+    }
+
+    /// Sets the transport peer's address.
+    #[must_use]
+    pub fn with_peer(mut self, peer: SocketAddr) -> Self {
+        self.peer = Some(peer);
+        self
+    }
+
+    /// Sets the peer's certificate chain (leaf first), as presented during the TLS handshake.
+    #[must_use]
+    pub fn with_peer_certificates(mut self, chain: &'a [CertificateDer<'static>]) -> Self {
+        self.peer_certificates = chain;
+        self
+    }
+
+    /// The request method.
+    pub fn method(&self) -> &'a Method {
+        self.method
+    }
+
+    /// The request path (no query string).
+    pub fn path(&self) -> &'a str {
+        self.path
+    }
+
+    /// The request headers.
+    pub fn headers(&self) -> &'a HeaderMap {
+        self.headers
+    }
+
+    /// The transport peer, when the adapter knows it.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
+    /// The peer's TLS certificate chain, leaf first; empty without mutual TLS.
+    pub fn peer_certificates(&self) -> &'a [CertificateDer<'static>] {
+        self.peer_certificates
+    }
+
+    /// The bearer token of the `Authorization` header (RFC 6750 section 2.1).
+    ///
+    /// `Ok(None)` when there is no `Authorization` header or it uses another scheme.
+    pub fn bearer_token(&self) -> Result<Option<&'a str>, CredentialsError> {
+        let mut values = self.headers.get_all(AUTHORIZATION).iter();
+        let Some(value) = values.next() else {
+            return Ok(None);
+        };
+        if values.next().is_some() {
+            return Err(CredentialsError::Repeated);
+        }
+        let value = value.to_str().map_err(|_| CredentialsError::NotAscii)?;
+        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Ok(None);
+        }
+        let token = rest.trim_start_matches(' ');
+        if is_b64token(token) {
+            Ok(Some(token))
+        } else {
+            Err(CredentialsError::BadSyntax)
+        }
+    }
+}
+
+/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
+fn is_b64token(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn bearer(values: &[&'static str]) -> Result<Option<String>, CredentialsError> {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append(AUTHORIZATION, HeaderValue::from_static(v));
+        }
+        let view = RequestView::new(&Method::GET, "/", &headers);
+        view.bearer_token().map(|t| t.map(str::to_owned))
+    }
+
+    #[test]
+    fn reads_bearer_tokens() {
+        assert_eq!(bearer(&[]), Ok(None));
+        assert_eq!(bearer(&["Bearer a.b.c"]), Ok(Some("a.b.c".into())));
+        assert_eq!(bearer(&["bearer  a.b.c"]), Ok(Some("a.b.c".into())));
+        assert_eq!(bearer(&["BEARER abc=="]), Ok(Some("abc==".into())));
+        assert_eq!(bearer(&["Basic dXNlcjpwYXNz"]), Ok(None));
+    }
+
+    #[test]
+    fn rejects_malformed_bearer_credentials() {
+        assert_eq!(bearer(&["Bearer"]), Err(CredentialsError::BadSyntax));
+        assert_eq!(bearer(&["Bearer "]), Err(CredentialsError::BadSyntax));
+        assert_eq!(bearer(&["Bearer a b"]), Err(CredentialsError::BadSyntax));
+        assert_eq!(bearer(&["Bearer ="]), Err(CredentialsError::BadSyntax));
+        assert_eq!(bearer(&["Bearer a=b"]), Err(CredentialsError::BadSyntax));
+        assert_eq!(bearer(&["Bearer a", "Bearer b"]), Err(CredentialsError::Repeated));
+    }
+
+    #[test]
+    fn rejects_non_ascii_header() {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, HeaderValue::from_bytes(b"Bearer \xff").unwrap());
+        let view = RequestView::new(&Method::GET, "/", &headers);
+        assert_eq!(view.bearer_token(), Err(CredentialsError::NotAscii));
+    }
+}
