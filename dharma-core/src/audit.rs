@@ -150,7 +150,10 @@ pub struct MemoryAuditSink {
 impl MemoryAuditSink {
     /// A copy of every event so far.
     pub fn events(&self) -> Vec<AuditEvent> {
-        self.events.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Takes the events, leaving none.

@@ -81,7 +81,9 @@ pub enum ConfigError {
         source: JwtConfigError,
     },
     /// A mechanism is `kind = "custom"` but no verifier was registered under its name.
-    #[error("mechanisms.{0}: kind \"custom\" needs a verifier registered with ConfigLoader::mechanism")]
+    #[error(
+        "mechanisms.{0}: kind \"custom\" needs a verifier registered with ConfigLoader::mechanism"
+    )]
     MissingCustom(String),
     /// An algorithm name is not supported.
     #[error("mechanisms.{key}.issuers[{index}].algorithms: unsupported algorithm {name:?}")]
@@ -102,7 +104,9 @@ pub enum ConfigError {
         index: usize,
     },
     /// A claim rule is neither a value, `{ present = true }` nor `{ contains = .. }`.
-    #[error("endpoints[{index}].claims.{claim}: use a value, {{ present = true }} or {{ contains = value }}")]
+    #[error(
+        "endpoints[{index}].claims.{claim}: use a value, {{ present = true }} or {{ contains = value }}"
+    )]
     ClaimRule {
         /// The endpoint's position.
         index: usize,
@@ -281,7 +285,9 @@ pub struct ConfigLoader {
 
 impl std::fmt::Debug for ConfigLoader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConfigLoader").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("ConfigLoader")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -324,7 +330,10 @@ impl ConfigLoader {
                     let Some(pos) = self.custom.iter().position(|(n, _)| *n == key) else {
                         return Err(ConfigError::MissingCustom(key));
                     };
-                    self.custom.get(pos).map(|(_, v)| v.clone()).ok_or(ConfigError::MissingCustom(key.clone()))?
+                    self.custom
+                        .get(pos)
+                        .map(|(_, v)| v.clone())
+                        .ok_or(ConfigError::MissingCustom(key.clone()))?
                 }
             };
             topology = topology.mechanism(&key, verifier);
@@ -359,7 +368,9 @@ impl ConfigLoader {
             };
             let mut b = match exposure {
                 Exposure::Interior => Endpoint::interior(&e.domain, &e.path),
-                Exposure::InteriorAndBoundary => Endpoint::interior_and_boundary(&e.domain, &e.path),
+                Exposure::InteriorAndBoundary => {
+                    Endpoint::interior_and_boundary(&e.domain, &e.path)
+                }
                 Exposure::Public => Endpoint::public(&e.domain, &e.path),
                 _ => Endpoint::boundary(&e.domain, &e.path),
             }
@@ -369,14 +380,21 @@ impl ConfigLoader {
                 b = b.name(n);
             }
             for (claim, value) in e.claims {
-                b = b.claim(&claim, claim_rule(value).ok_or(ConfigError::ClaimRule { index, claim: claim.clone() })?);
+                b = b.claim(
+                    &claim,
+                    claim_rule(value).ok_or(ConfigError::ClaimRule {
+                        index,
+                        claim: claim.clone(),
+                    })?,
+                );
             }
             topology = topology.endpoint(b);
         }
-        let mut enforcer = Enforcer::builder(topology.build()?).unmatched(match file.enforcer.unmatched {
-            UnmatchedSetting::Deny => Unmatched::Deny,
-            UnmatchedSetting::Allow => Unmatched::Allow,
-        });
+        let mut enforcer =
+            Enforcer::builder(topology.build()?).unmatched(match file.enforcer.unmatched {
+                UnmatchedSetting::Deny => Unmatched::Deny,
+                UnmatchedSetting::Allow => Unmatched::Allow,
+            });
         if let Some(realm) = &file.enforcer.realm {
             enforcer = enforcer.realm(realm);
         }
@@ -405,7 +423,12 @@ fn build_jwt(
         spec = match (&i.jwks_uri, i.discovery) {
             (Some(uri), false) => spec.jwks_uri(uri),
             (None, true) => spec.discovery(),
-            _ => return Err(ConfigError::KeySource { key: key.to_owned(), index }),
+            _ => {
+                return Err(ConfigError::KeySource {
+                    key: key.to_owned(),
+                    index,
+                });
+            }
         };
         for a in &i.audiences {
             spec = spec.audience(a);

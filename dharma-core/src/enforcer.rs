@@ -210,7 +210,9 @@ impl Enforcer {
             if lane == Lane::Access && trust == Some(name) {
                 continue;
             }
-            let Some(verifier) = topology.mechanism(name) else { continue };
+            let Some(verifier) = topology.mechanism(name) else {
+                continue;
+            };
             let result = verifier.verify(request).await;
             let ok = result.is_ok();
             outcome = Some((lane, name, result));
@@ -245,7 +247,12 @@ impl Enforcer {
         self.allow(&trail, Some(endpoint), identities)
     }
 
-    fn allow(&self, trail: &Trail<'_, '_>, endpoint: Option<&Endpoint>, identities: Vec<Identity>) -> Decision {
+    fn allow(
+        &self,
+        trail: &Trail<'_, '_>,
+        endpoint: Option<&Endpoint>,
+        identities: Vec<Identity>,
+    ) -> Decision {
         self.record(trail, &identities, Outcome::Allow, "allowed", None, 200);
         let context = SecurityContext::new(
             endpoint.map(|e| e.name_arc().clone()),
@@ -260,7 +267,12 @@ impl Enforcer {
         self.deny_authenticated(trail, &[], rejection)
     }
 
-    fn deny_authenticated(&self, trail: &Trail<'_, '_>, identities: &[Identity], rejection: Rejection) -> Decision {
+    fn deny_authenticated(
+        &self,
+        trail: &Trail<'_, '_>,
+        identities: &[Identity],
+        rejection: Rejection,
+    ) -> Decision {
         self.record(
             trail,
             identities,
@@ -276,7 +288,11 @@ impl Enforcer {
         &self,
         trail: &Trail<'_, '_>,
         identities: &[Identity],
-        outcome: Outcome, reason: &'static str, detail: Option<String>, status: u16) {
+        outcome: Outcome,
+        reason: &'static str,
+        detail: Option<String>,
+        status: u16,
+    ) {
         let event = AuditEvent {
             at: self.inner.clock.now(),
             outcome,

@@ -116,7 +116,9 @@ fn identifier(s: &str) -> Result<(), &'static str> {
     if ok_len && first_ok && rest_ok {
         Ok(())
     } else {
-        Err("use 1 to 63 characters: a lowercase letter, then lowercase letters, digits, '-', '_' or '.'")
+        Err(
+            "use 1 to 63 characters: a lowercase letter, then lowercase letters, digits, '-', '_' or '.'",
+        )
     }
 }
 

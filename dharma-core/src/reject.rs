@@ -236,7 +236,11 @@ impl Rejection {
 }
 
 fn scope_list(scopes: &[Scope]) -> String {
-    scopes.iter().map(Scope::as_str).collect::<Vec<_>>().join(" ")
+    scopes
+        .iter()
+        .map(Scope::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A rejection rendered for HTTP: status, challenge and a small JSON body.
@@ -326,6 +330,24 @@ impl Denial {
         out
     }
 
+    /// The response headers: `WWW-Authenticate` when the status calls for it,
+    /// `Content-Type: application/json` and `Cache-Control: no-store`.
+    pub fn headers(&self) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::with_capacity(3);
+        if let Some(challenge) = self.www_authenticate() {
+            headers.insert(http::header::WWW_AUTHENTICATE, challenge);
+        }
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
+        headers
+    }
+
     /// The response body: `{"error": ..., "error_description": ...}` with fixed phrases.
     pub fn body(&self) -> String {
         let error = self.error_code().unwrap_or(match self.status() {
@@ -395,7 +417,11 @@ mod tests {
     fn malformed_request_is_400() {
         let r = Rejection::MalformedRequest(CredentialsError::Repeated.into());
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-        assert!(www(r, None).unwrap().starts_with(r#"Bearer error="invalid_request""#));
+        assert!(
+            www(r, None)
+                .unwrap()
+                .starts_with(r#"Bearer error="invalid_request""#)
+        );
     }
 
     #[test]

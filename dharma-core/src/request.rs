@@ -130,9 +130,9 @@ impl<'a> RequestView<'a> {
 fn is_b64token(s: &str) -> bool {
     let body = s.trim_end_matches('=');
     !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
 }
 
 #[cfg(test)]
@@ -165,13 +165,19 @@ mod tests {
         assert_eq!(bearer(&["Bearer a b"]), Err(CredentialsError::BadSyntax));
         assert_eq!(bearer(&["Bearer ="]), Err(CredentialsError::BadSyntax));
         assert_eq!(bearer(&["Bearer a=b"]), Err(CredentialsError::BadSyntax));
-        assert_eq!(bearer(&["Bearer a", "Bearer b"]), Err(CredentialsError::Repeated));
+        assert_eq!(
+            bearer(&["Bearer a", "Bearer b"]),
+            Err(CredentialsError::Repeated)
+        );
     }
 
     #[test]
     fn rejects_non_ascii_header() {
         let mut headers = HeaderMap::new();
-        headers.insert(AUTHORIZATION, HeaderValue::from_bytes(b"Bearer \xff").unwrap());
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_bytes(b"Bearer \xff").unwrap(),
+        );
         let view = RequestView::new(&Method::GET, "/", &headers);
         assert_eq!(view.bearer_token(), Err(CredentialsError::NotAscii));
     }

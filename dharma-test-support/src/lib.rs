@@ -1,1 +1,25 @@
-//! Shared test fixtures.
+//! Shared test fixtures for dharma's tests, examples and benches: real keys generated
+//! at run time, token minting (including deliberately broken tokens), a JWKS server on
+//! 127.0.0.1 that counts its requests, a small HTTP client, and the launcher of the real
+//! OpenID provider (`oidc-provider` from npm).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test fixtures fail loudly"
+)]
+
+pub mod client;
+pub mod idp;
+pub mod keys;
+pub mod server;
+
+pub use keys::{TestKey, b64, b64_decode, tamper};
+
+/// Seconds since the Unix epoch, now.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}

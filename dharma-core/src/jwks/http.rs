@@ -35,7 +35,11 @@ pub struct HttpResponse {
 impl HttpResponse {
     /// A response.
     pub fn new(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
-        Self { status, headers, body }
+        Self {
+            status,
+            headers,
+            body,
+        }
     }
     /// The status.
     pub fn status(&self) -> StatusCode {
@@ -71,7 +75,11 @@ pub enum HttpError {
 /// the call.
 pub trait HttpClient: Send + Sync + Debug {
     /// Fetches `uri`.
-    fn get<'a>(&'a self, uri: &'a Uri, max_body: usize) -> BoxFuture<'a, Result<HttpResponse, HttpError>>;
+    fn get<'a>(
+        &'a self,
+        uri: &'a Uri,
+        max_body: usize,
+    ) -> BoxFuture<'a, Result<HttpResponse, HttpError>>;
 }
 
 #[cfg(feature = "http-client")]
@@ -104,7 +112,9 @@ mod hyper_client {
         /// A client that trusts the Mozilla root certificates.
         pub fn new() -> Result<Self, HttpError> {
             let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_provider_and_webpki_roots(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+                .with_provider_and_webpki_roots(std::sync::Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
                 .map_err(|e| HttpError::Transport(e.to_string()))?
                 .https_or_http()
                 .enable_http1()
@@ -129,7 +139,11 @@ mod hyper_client {
     }
 
     impl HttpClient for HyperClient {
-        fn get<'a>(&'a self, uri: &'a Uri, max_body: usize) -> BoxFuture<'a, Result<HttpResponse, HttpError>> {
+        fn get<'a>(
+            &'a self,
+            uri: &'a Uri,
+            max_body: usize,
+        ) -> BoxFuture<'a, Result<HttpResponse, HttpError>> {
             Box::pin(async move {
                 let request = http::Request::get(uri.clone())
                     .header(http::header::ACCEPT, "application/json")
@@ -157,7 +171,11 @@ mod hyper_client {
                         HttpError::Transport(e.to_string())
                     }
                 })?;
-                Ok(HttpResponse::new(parts.status, parts.headers, body.to_bytes()))
+                Ok(HttpResponse::new(
+                    parts.status,
+                    parts.headers,
+                    body.to_bytes(),
+                ))
             })
         }
     }

@@ -35,13 +35,13 @@ mod store;
 
 use std::time::Duration;
 
-pub use self::http::{HttpClient, HttpError, HttpResponse};
 #[cfg(feature = "http-client")]
 pub use self::http::HyperClient;
+pub use self::http::{HttpClient, HttpError, HttpResponse};
 pub use self::source::{KeySource, SourceError};
-pub(crate) use self::store::{KeyLookupError, KeyStatus, KeyStore};
 pub use self::store::RefreshHandle;
 pub(crate) use self::store::spawn_refresher;
+pub(crate) use self::store::{KeyLookupError, KeyStatus, KeyStore};
 
 use crate::jwt::JwkSetError;
 
@@ -154,7 +154,9 @@ impl CachePolicy {
             return Err(PolicyError("fetch_timeout is zero"));
         }
         if self.max_response_bytes < 64 {
-            return Err(PolicyError("max_response_bytes is too small for any key set"));
+            return Err(PolicyError(
+                "max_response_bytes is too small for any key set",
+            ));
         }
         if !(1..=100).contains(&self.refresh_at_percent) {
             return Err(PolicyError("refresh_at_percent must be within 1..=100"));
@@ -170,9 +172,29 @@ mod tests {
     #[test]
     fn policy_validation() {
         assert!(CachePolicy::default().validate().is_ok());
-        assert!(CachePolicy::default().min_ttl(Duration::from_secs(1)).validate().is_err());
-        assert!(CachePolicy::default().max_ttl(Duration::from_secs(1)).validate().is_err());
-        assert!(CachePolicy::default().fetch_timeout(Duration::ZERO).validate().is_err());
-        assert!(CachePolicy::default().refresh_at_percent(0).validate().is_err());
+        assert!(
+            CachePolicy::default()
+                .min_ttl(Duration::from_secs(1))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            CachePolicy::default()
+                .max_ttl(Duration::from_secs(1))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            CachePolicy::default()
+                .fetch_timeout(Duration::ZERO)
+                .validate()
+                .is_err()
+        );
+        assert!(
+            CachePolicy::default()
+                .refresh_at_percent(0)
+                .validate()
+                .is_err()
+        );
     }
 }

@@ -55,7 +55,10 @@ impl KeySource {
     /// loopback).
     pub fn discovery(issuer: &str) -> Result<Self, SourceError> {
         check_url(issuer)?;
-        let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
         Ok(Self::Discovery(check_url(&url)?))
     }
 
@@ -83,7 +86,8 @@ pub(crate) fn check_url(url: &str) -> Result<Uri, SourceError> {
 
 fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -101,7 +105,10 @@ mod tests {
         assert!(check_url("/relative").is_err());
         match KeySource::discovery("http://127.0.0.1:9/realm/").unwrap() {
             KeySource::Discovery(u) => {
-                assert_eq!(u.to_string(), "http://127.0.0.1:9/realm/.well-known/openid-configuration")
+                assert_eq!(
+                    u.to_string(),
+                    "http://127.0.0.1:9/realm/.well-known/openid-configuration"
+                )
             }
             other => panic!("{other:?}"),
         }

@@ -40,7 +40,11 @@ impl KeySet {
                 let mut candidates = self.keys.iter().filter(|k| k.accepts(alg));
                 let first = candidates.next();
                 // Without a kid, only an unambiguous choice is made.
-                if candidates.next().is_some() { None } else { first }
+                if candidates.next().is_some() {
+                    None
+                } else {
+                    first
+                }
             }
         }
     }
@@ -166,7 +170,11 @@ impl KeyStore {
         let fetched = if self.may_fetch(now) {
             self.refresh().await
         } else {
-            Err(self.state().last_error.clone().unwrap_or(KeySourceError::Backoff))
+            Err(self
+                .state()
+                .last_error
+                .clone()
+                .unwrap_or(KeySourceError::Backoff))
         };
         match fetched {
             Ok(set) => set.find(kid, alg).cloned().ok_or(KeyLookupError::Unknown),
@@ -212,7 +220,10 @@ impl KeyStore {
         if matches!(self.source, KeySource::Static(_)) {
             return None;
         }
-        let retry = self.state().last_attempt.map(|t| t + self.policy.min_refresh_interval);
+        let retry = self
+            .state()
+            .last_attempt
+            .map(|t| t + self.policy.min_refresh_interval);
         match &*self.snapshot.load() {
             Some(set) => set.refresh_at.map(|t| retry.map_or(t, |r| r.max(t))),
             None => Some(retry.unwrap_or(self.clock.now())),
@@ -276,9 +287,14 @@ impl KeyStore {
                     }
                 }
             }
-            KeySource::Static(_) => return Err(KeySourceError::Discovery("fixed key sets are not fetched")),
+            KeySource::Static(_) => {
+                return Err(KeySourceError::Discovery("fixed key sets are not fetched"));
+            }
         };
-        let response = self.client.get(&uri, self.policy.max_response_bytes).await?;
+        let response = self
+            .client
+            .get(&uri, self.policy.max_response_bytes)
+            .await?;
         if !response.status().is_success() {
             return Err(KeySourceError::Status(response.status().as_u16()));
         }
@@ -310,7 +326,11 @@ impl KeyStore {
             .map(|k| {
                 previous
                     .as_ref()
-                    .and_then(|p| p.keys.iter().find(|o| o.thumbprint() == k.thumbprint() && o.kid() == k.kid()))
+                    .and_then(|p| {
+                        p.keys
+                            .iter()
+                            .find(|o| o.thumbprint() == k.thumbprint() && o.kid() == k.kid())
+                    })
                     .cloned()
                     .unwrap_or_else(|| Arc::new(k))
             })
@@ -330,13 +350,16 @@ impl KeyStore {
         let doc: serde_json::Value = serde_json::from_slice(response.body())
             .map_err(|_| KeySourceError::Discovery("not JSON"))?;
         if doc.get("issuer").and_then(|v| v.as_str()) != Some(self.issuer.as_str()) {
-            return Err(KeySourceError::Discovery("issuer does not match the configured issuer"));
+            return Err(KeySourceError::Discovery(
+                "issuer does not match the configured issuer",
+            ));
         }
         let jwks_uri = doc
             .get("jwks_uri")
             .and_then(|v| v.as_str())
             .ok_or(KeySourceError::Discovery("no jwks_uri"))?;
-        check_url(jwks_uri).map_err(|_| KeySourceError::Discovery("jwks_uri is not https (or loopback http)"))
+        check_url(jwks_uri)
+            .map_err(|_| KeySourceError::Discovery("jwks_uri is not https (or loopback http)"))
     }
 }
 

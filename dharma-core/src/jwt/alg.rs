@@ -82,7 +82,9 @@ impl Algorithm {
 
     pub(crate) fn family(self) -> Family {
         match self {
-            Self::Rs256 | Self::Rs384 | Self::Rs512 | Self::Ps256 | Self::Ps384 | Self::Ps512 => Family::Rsa,
+            Self::Rs256 | Self::Rs384 | Self::Rs512 | Self::Ps256 | Self::Ps384 | Self::Ps512 => {
+                Family::Rsa
+            }
             Self::Es256 => Family::P256,
             Self::Es384 => Family::P384,
             Self::EdDsa => Family::Ed25519,
@@ -141,7 +143,9 @@ impl AlgorithmSet {
 
     /// The algorithms in the set.
     pub fn iter(self) -> impl Iterator<Item = Algorithm> {
-        Algorithm::ALL.into_iter().filter(move |a| self.contains(*a))
+        Algorithm::ALL
+            .into_iter()
+            .filter(move |a| self.contains(*a))
     }
 }
 
@@ -153,7 +157,9 @@ impl FromIterator<Algorithm> for AlgorithmSet {
 
 impl fmt::Debug for AlgorithmSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.iter().map(Algorithm::name)).finish()
+        f.debug_set()
+            .entries(self.iter().map(Algorithm::name))
+            .finish()
     }
 }
 
@@ -166,7 +172,9 @@ mod tests {
         for a in Algorithm::ALL {
             assert_eq!(Algorithm::from_name(a.name()), Some(a));
         }
-        for bad in ["none", "None", "NONE", "nOnE", "rs256", "HS256", "ES512", "ES256K", ""] {
+        for bad in [
+            "none", "None", "NONE", "nOnE", "rs256", "HS256", "ES512", "ES256K", "",
+        ] {
             assert_eq!(Algorithm::from_name(bad), None, "{bad}");
         }
     }

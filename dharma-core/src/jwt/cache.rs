@@ -29,7 +29,12 @@ pub(crate) type Digest = [u8; 32];
 struct UntilExp;
 
 impl Expiry<Digest, Arc<Verified>> for UntilExp {
-    fn expire_after_create(&self, _: &Digest, value: &Arc<Verified>, _: Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _: &Digest,
+        value: &Arc<Verified>,
+        _: Instant,
+    ) -> Option<Duration> {
         Some(value.ttl)
     }
 }
@@ -50,7 +55,10 @@ impl std::fmt::Debug for TokenCache {
 impl TokenCache {
     pub(crate) fn new(capacity: u64) -> Self {
         Self {
-            cache: Cache::builder().max_capacity(capacity).expire_after(UntilExp).build(),
+            cache: Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(UntilExp)
+                .build(),
         }
     }
 

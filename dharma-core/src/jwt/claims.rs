@@ -114,7 +114,10 @@ pub(crate) fn identities(
     };
     let out = match (sub, client) {
         (Some(s), Some(c)) if s == c => vec![make(IdentityKind::ClientApp, c)],
-        (Some(s), Some(c)) => vec![make(IdentityKind::EndUser, s), make(IdentityKind::ClientApp, c)],
+        (Some(s), Some(c)) => vec![
+            make(IdentityKind::EndUser, s),
+            make(IdentityKind::ClientApp, c),
+        ],
         (Some(s), None) => vec![make(IdentityKind::EndUser, s)],
         (None, Some(c)) => vec![make(IdentityKind::ClientApp, c)],
         (None, None) => return Err(TokenError::Claim("sub".into())),
@@ -149,12 +152,27 @@ mod tests {
         let c = map(json!({"exp": 1000, "aud": "api", "jti": "1"}));
         assert_eq!(r.check(&c, &aud(), 1000).unwrap(), 1000);
         assert!(r.check(&c, &aud(), 1030).is_ok());
-        assert_eq!(r.check(&c, &aud(), 1031).unwrap_err(), TokenError::Expired { now: 1031, exp: 1000 });
+        assert_eq!(
+            r.check(&c, &aud(), 1031).unwrap_err(),
+            TokenError::Expired {
+                now: 1031,
+                exp: 1000
+            }
+        );
         let c = map(json!({"exp": 5000, "nbf": 2000, "aud": "api", "jti": "1"}));
         assert!(r.check(&c, &aud(), 1970).is_ok());
-        assert_eq!(r.check(&c, &aud(), 1969).unwrap_err(), TokenError::NotYetValid { now: 1969, nbf: 2000 });
+        assert_eq!(
+            r.check(&c, &aud(), 1969).unwrap_err(),
+            TokenError::NotYetValid {
+                now: 1969,
+                nbf: 2000
+            }
+        );
         let c = map(json!({"exp": 5000, "iat": 2000, "aud": "api", "jti": "1"}));
-        assert!(matches!(r.check(&c, &aud(), 1000), Err(TokenError::IssuedInFuture { .. })));
+        assert!(matches!(
+            r.check(&c, &aud(), 1000),
+            Err(TokenError::IssuedInFuture { .. })
+        ));
         let c = map(json!({"exp": 1000.9, "aud": "api", "jti": "1"}));
         assert!(r.check(&c, &aud(), 1030).is_ok());
     }
@@ -162,27 +180,51 @@ mod tests {
     #[test]
     fn exp_is_required_and_typed() {
         let r = rules();
-        for c in [json!({"aud":"api","jti":"1"}), json!({"exp":"1000","aud":"api","jti":"1"}), json!({"exp":-5,"aud":"api","jti":"1"}), json!({"exp":1e300,"aud":"api","jti":"1"})] {
-            assert_eq!(r.check(&map(c), &aud(), 0).unwrap_err(), TokenError::Claim("exp".into()));
+        for c in [
+            json!({"aud":"api","jti":"1"}),
+            json!({"exp":"1000","aud":"api","jti":"1"}),
+            json!({"exp":-5,"aud":"api","jti":"1"}),
+            json!({"exp":1e300,"aud":"api","jti":"1"}),
+        ] {
+            assert_eq!(
+                r.check(&map(c), &aud(), 0).unwrap_err(),
+                TokenError::Claim("exp".into())
+            );
         }
     }
 
     #[test]
     fn audience_rules() {
         let r = rules();
-        assert!(r.check(&map(json!({"exp":9,"aud":["x","api"],"jti":"1"})), &aud(), 0).is_ok());
+        assert!(
+            r.check(
+                &map(json!({"exp":9,"aud":["x","api"],"jti":"1"})),
+                &aud(),
+                0
+            )
+            .is_ok()
+        );
         for a in [json!("x"), json!(["x"]), json!(null), json!(7), json!([7])] {
             let c = map(json!({"exp": 9, "aud": a, "jti": "1"}));
-            assert_eq!(r.check(&c, &aud(), 0).unwrap_err(), TokenError::WrongAudience);
+            assert_eq!(
+                r.check(&c, &aud(), 0).unwrap_err(),
+                TokenError::WrongAudience
+            );
         }
         let c = map(json!({"exp": 9, "jti": "1"}));
-        assert_eq!(r.check(&c, &aud(), 0).unwrap_err(), TokenError::WrongAudience);
+        assert_eq!(
+            r.check(&c, &aud(), 0).unwrap_err(),
+            TokenError::WrongAudience
+        );
     }
 
     #[test]
     fn required_claims() {
         let c = map(json!({"exp": 9, "aud": "api"}));
-        assert_eq!(rules().check(&c, &aud(), 0).unwrap_err(), TokenError::Claim("jti".into()));
+        assert_eq!(
+            rules().check(&c, &aud(), 0).unwrap_err(),
+            TokenError::Claim("jti".into())
+        );
     }
 
     #[test]
@@ -190,9 +232,15 @@ mod tests {
         let r = rules();
         assert!(r.check_type(Some("at+jwt")).is_ok());
         assert!(r.check_type(Some("application/AT+JWT")).is_ok());
-        assert!(matches!(r.check_type(Some("JWT")), Err(TokenError::WrongType(_))));
+        assert!(matches!(
+            r.check_type(Some("JWT")),
+            Err(TokenError::WrongType(_))
+        ));
         assert!(matches!(r.check_type(None), Err(TokenError::WrongType(_))));
-        let open = ClaimRules { types: vec![], ..rules() };
+        let open = ClaimRules {
+            types: vec![],
+            ..rules()
+        };
         assert!(open.check_type(None).is_ok());
     }
 
@@ -200,13 +248,28 @@ mod tests {
     fn identities_from_claims() {
         let iss: Issuer = "https://idp".parse().unwrap();
         let ids = |v: Value| identities(Claims::new(map(v)), &iss, "t".into());
-        let kinds = |v: Value| ids(v).unwrap().iter().map(|i| (i.kind(), i.subject().to_owned())).collect::<Vec<_>>();
-        assert_eq!(kinds(json!({"sub":"app","client_id":"app"})), [(IdentityKind::ClientApp, "app".into())]);
+        let kinds = |v: Value| {
+            ids(v)
+                .unwrap()
+                .iter()
+                .map(|i| (i.kind(), i.subject().to_owned()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            kinds(json!({"sub":"app","client_id":"app"})),
+            [(IdentityKind::ClientApp, "app".into())]
+        );
         assert_eq!(
             kinds(json!({"sub":"alice","azp":"web"})),
-            [(IdentityKind::EndUser, "alice".into()), (IdentityKind::ClientApp, "web".into())]
+            [
+                (IdentityKind::EndUser, "alice".into()),
+                (IdentityKind::ClientApp, "web".into())
+            ]
         );
-        assert_eq!(kinds(json!({"sub":"alice"})), [(IdentityKind::EndUser, "alice".into())]);
+        assert_eq!(
+            kinds(json!({"sub":"alice"})),
+            [(IdentityKind::EndUser, "alice".into())]
+        );
         assert!(ids(json!({"sub":""})).is_err());
     }
 }

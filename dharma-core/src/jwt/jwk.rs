@@ -99,7 +99,12 @@ impl VerifyingKey {
             "EC" => match str_member(obj, "crv")? {
                 "P-256" => (Family::P256, Material::P256(ec_point(obj, 32)?)),
                 "P-384" => (Family::P384, Material::P384(ec_point(obj, 48)?)),
-                other => return Err(JwkError::UnsupportedKeyType(format!("EC {}", crate::util::truncate(other, 16)))),
+                other => {
+                    return Err(JwkError::UnsupportedKeyType(format!(
+                        "EC {}",
+                        crate::util::truncate(other, 16)
+                    )));
+                }
             },
             "OKP" => match str_member(obj, "crv")? {
                 "Ed25519" => {
@@ -109,16 +114,29 @@ impl VerifyingKey {
                     }
                     (Family::Ed25519, Material::Ed25519(x))
                 }
-                other => return Err(JwkError::UnsupportedKeyType(format!("OKP {}", crate::util::truncate(other, 16)))),
+                other => {
+                    return Err(JwkError::UnsupportedKeyType(format!(
+                        "OKP {}",
+                        crate::util::truncate(other, 16)
+                    )));
+                }
             },
-            other => return Err(JwkError::UnsupportedKeyType(crate::util::truncate(other, 16))),
+            other => {
+                return Err(JwkError::UnsupportedKeyType(crate::util::truncate(
+                    other, 16,
+                )));
+            }
         };
         let family_set = AlgorithmSet::of_family(family);
         let algorithms = match obj.get("alg") {
             None => family_set,
             Some(Value::String(name)) => match Algorithm::from_name(name) {
                 Some(a) if family_set.contains(a) => AlgorithmSet::empty().with(a),
-                _ => return Err(JwkError::UnsupportedAlgorithm(crate::util::truncate(name, 16))),
+                _ => {
+                    return Err(JwkError::UnsupportedAlgorithm(crate::util::truncate(
+                        name, 16,
+                    )));
+                }
             },
             Some(_) => return Err(JwkError::Member("alg")),
         };
@@ -157,11 +175,20 @@ impl VerifyingKey {
     }
 
     /// Verifies `signature` over `message` with `alg`, which must be one of the key's.
-    pub fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> Result<(), TokenError> {
+    pub fn verify(
+        &self,
+        alg: Algorithm,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), TokenError> {
         if !self.accepts(alg) {
             return Err(TokenError::AlgorithmMismatch {
                 header: alg.name().to_owned(),
-                key: self.algorithms.iter().next().map_or("none", Algorithm::name),
+                key: self
+                    .algorithms
+                    .iter()
+                    .next()
+                    .map_or("none", Algorithm::name),
             });
         }
         use Algorithm as A;
@@ -179,10 +206,12 @@ impl VerifyingKey {
                 key.verify(params, message, signature)
             }
             (Material::P256(point), A::Es256) => {
-                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point).verify(message, signature)
+                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
+                    .verify(message, signature)
             }
             (Material::P384(point), A::Es384) => {
-                UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, point).verify(message, signature)
+                UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, point)
+                    .verify(message, signature)
             }
             (Material::Ed25519(key), A::EdDsa) => {
                 UnparsedPublicKey::new(&signature::ED25519, key).verify(message, signature)
@@ -209,7 +238,9 @@ fn check_usage(obj: &Map<String, Value>) -> Result<(), JwkError> {
 }
 
 fn str_member<'a>(obj: &'a Map<String, Value>, name: &'static str) -> Result<&'a str, JwkError> {
-    obj.get(name).and_then(Value::as_str).ok_or(JwkError::Member(name))
+    obj.get(name)
+        .and_then(Value::as_str)
+        .ok_or(JwkError::Member(name))
 }
 
 fn b64_member(obj: &Map<String, Value>, name: &'static str) -> Result<Vec<u8>, JwkError> {
@@ -225,8 +256,13 @@ fn rsa_material(obj: &Map<String, Value>) -> Result<Material, JwkError> {
     if !(2048..=8192).contains(&bits) {
         return Err(JwkError::Weak("RSA modulus must have 2048 to 8192 bits"));
     }
-    if e.len() > 4 || e.last().is_none_or(|b| b & 1 == 0) || (e.len() == 1 && e.first().is_some_and(|b| *b < 3)) {
-        return Err(JwkError::Weak("RSA exponent must be odd, at least 3 and at most 32 bits"));
+    if e.len() > 4
+        || e.last().is_none_or(|b| b & 1 == 0)
+        || (e.len() == 1 && e.first().is_some_and(|b| *b < 3))
+    {
+        return Err(JwkError::Weak(
+            "RSA exponent must be odd, at least 3 and at most 32 bits",
+        ));
     }
     Ok(Material::Rsa(RsaPublicKeyComponents { n, e }))
 }
@@ -256,10 +292,18 @@ fn thumbprint(material: &Material) -> [u8; 32] {
     let json = match material {
         Material::Rsa(k) => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, b(&k.e), b(&k.n)),
         Material::P256(p) | Material::P384(p) => {
-            let crv = if matches!(material, Material::P256(_)) { "P-256" } else { "P-384" };
+            let crv = if matches!(material, Material::P256(_)) {
+                "P-256"
+            } else {
+                "P-384"
+            };
             let coord = (p.len() - 1) / 2;
             let (x, y) = p.get(1..).unwrap_or_default().split_at(coord);
-            format!(r#"{{"crv":"{crv}","kty":"EC","x":"{}","y":"{}"}}"#, b(x), b(y))
+            format!(
+                r#"{{"crv":"{crv}","kty":"EC","x":"{}","y":"{}"}}"#,
+                b(x),
+                b(y)
+            )
         }
         Material::Ed25519(x) => format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, b(x)),
     };
@@ -303,13 +347,20 @@ impl JwkSet {
         let mut duplicates: Vec<String> = Vec::new();
         for (i, jwk) in keys.iter().enumerate() {
             if let Some(kid) = kid_of(jwk)
-                && keys.iter().skip(i + 1).any(|o| kid_of(o).as_deref() == Some(&kid))
+                && keys
+                    .iter()
+                    .skip(i + 1)
+                    .any(|o| kid_of(o).as_deref() == Some(&kid))
             {
                 duplicates.push(kid);
             }
         }
         if !duplicates.is_empty() {
-            set.keys.retain(|k| !k.kid.as_ref().is_some_and(|kid| duplicates.iter().any(|d| d == kid.as_str())));
+            set.keys.retain(|k| {
+                !k.kid
+                    .as_ref()
+                    .is_some_and(|kid| duplicates.iter().any(|d| d == kid.as_str()))
+            });
             for (i, jwk) in keys.iter().enumerate() {
                 if kid_of(jwk).is_some_and(|k| duplicates.contains(&k)) {
                     set.skipped.push((i, JwkError::Member("kid")));
@@ -331,14 +382,21 @@ mod tests {
     #[test]
     fn ec_key_without_alg_is_fixed_by_curve() {
         let k = VerifyingKey::from_jwk(&json!({"kty":"EC","crv":"P-256","x":X,"y":Y})).unwrap();
-        assert_eq!(k.algorithms().iter().collect::<Vec<_>>(), [Algorithm::Es256]);
+        assert_eq!(
+            k.algorithms().iter().collect::<Vec<_>>(),
+            [Algorithm::Es256]
+        );
     }
 
     #[test]
     fn alg_must_fit_key_type() {
-        let e = VerifyingKey::from_jwk(&json!({"kty":"EC","crv":"P-256","x":X,"y":Y,"alg":"RS256"})).unwrap_err();
+        let e =
+            VerifyingKey::from_jwk(&json!({"kty":"EC","crv":"P-256","x":X,"y":Y,"alg":"RS256"}))
+                .unwrap_err();
         assert_eq!(e, JwkError::UnsupportedAlgorithm("RS256".into()));
-        let e = VerifyingKey::from_jwk(&json!({"kty":"EC","crv":"P-256","x":X,"y":Y,"alg":"HS256"})).unwrap_err();
+        let e =
+            VerifyingKey::from_jwk(&json!({"kty":"EC","crv":"P-256","x":X,"y":Y,"alg":"HS256"}))
+                .unwrap_err();
         assert!(matches!(e, JwkError::UnsupportedAlgorithm(_)));
     }
 
@@ -349,15 +407,20 @@ mod tests {
             Err(JwkError::UnsupportedKeyType(_))
         ));
         assert_eq!(
-            VerifyingKey::from_jwk(&json!({"kty":"EC","crv":"P-256","x":X,"y":Y,"d":"AAAA"})).unwrap_err(),
+            VerifyingKey::from_jwk(&json!({"kty":"EC","crv":"P-256","x":X,"y":Y,"d":"AAAA"}))
+                .unwrap_err(),
             JwkError::PrivateMaterial
         );
         assert_eq!(
-            VerifyingKey::from_jwk(&json!({"kty":"EC","crv":"P-256","x":X,"y":Y,"use":"enc"})).unwrap_err(),
+            VerifyingKey::from_jwk(&json!({"kty":"EC","crv":"P-256","x":X,"y":Y,"use":"enc"}))
+                .unwrap_err(),
             JwkError::NotForVerification
         );
         assert_eq!(
-            VerifyingKey::from_jwk(&json!({"kty":"EC","crv":"P-256","x":X,"y":Y,"key_ops":["encrypt"]})).unwrap_err(),
+            VerifyingKey::from_jwk(
+                &json!({"kty":"EC","crv":"P-256","x":X,"y":Y,"key_ops":["encrypt"]})
+            )
+            .unwrap_err(),
             JwkError::NotForVerification
         );
     }
@@ -403,6 +466,9 @@ mod tests {
             "e": "AQAB"
         });
         let k = VerifyingKey::from_jwk(&jwk).unwrap();
-        assert_eq!(URL_SAFE_NO_PAD.encode(k.thumbprint()), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(
+            URL_SAFE_NO_PAD.encode(k.thumbprint()),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 }

@@ -63,8 +63,8 @@ impl<'a> Compact<'a> {
         if signature.is_empty() {
             return Err(TokenError::Malformed("empty signature"));
         }
-        let header: RawHeader =
-            serde_json::from_slice(&header).map_err(|_| TokenError::Malformed("header is not a JSON object with \"alg\""))?;
+        let header: RawHeader = serde_json::from_slice(&header)
+            .map_err(|_| TokenError::Malformed("header is not a JSON object with \"alg\""))?;
         if let Some(crit) = header.crit {
             let first = crit
                 .as_array()
@@ -74,8 +74,13 @@ impl<'a> Compact<'a> {
                 .unwrap_or_default();
             return Err(TokenError::CriticalHeader(first));
         }
-        if header.b64.is_some_and(|b| b != serde_json::Value::Bool(true)) {
-            return Err(TokenError::Malformed("unencoded payload (b64) is not supported"));
+        if header
+            .b64
+            .is_some_and(|b| b != serde_json::Value::Bool(true))
+        {
+            return Err(TokenError::Malformed(
+                "unencoded payload (b64) is not supported",
+            ));
         }
         let alg = Algorithm::from_name(&header.alg)
             .ok_or_else(|| TokenError::UnsupportedAlgorithm(truncate(&header.alg, 32)))?;
@@ -132,8 +137,20 @@ mod tests {
 
     #[test]
     fn structure() {
-        for bad in ["", "a", "a.b", "a.b.c.d", "a.b.c.d.e", "..", "e30.e30.", "e30.e30.e30="] {
-            assert!(matches!(Compact::parse(bad), Err(TokenError::Malformed(_))), "{bad:?}");
+        for bad in [
+            "",
+            "a",
+            "a.b",
+            "a.b.c.d",
+            "a.b.c.d.e",
+            "..",
+            "e30.e30.",
+            "e30.e30.e30=",
+        ] {
+            assert!(
+                matches!(Compact::parse(bad), Err(TokenError::Malformed(_))),
+                "{bad:?}"
+            );
         }
     }
 
@@ -141,16 +158,25 @@ mod tests {
     fn alg_none_in_any_case_is_refused() {
         for alg in ["none", "None", "NONE", "nOnE"] {
             let t = token(&format!(r#"{{"alg":"{alg}"}}"#));
-            assert!(matches!(Compact::parse(&t), Err(TokenError::UnsupportedAlgorithm(_))), "{alg}");
+            assert!(
+                matches!(Compact::parse(&t), Err(TokenError::UnsupportedAlgorithm(_))),
+                "{alg}"
+            );
         }
     }
 
     #[test]
     fn crit_and_b64_are_refused() {
         let t = token(r#"{"alg":"ES256","crit":["exp"],"exp":1}"#);
-        assert_eq!(Compact::parse(&t).unwrap_err(), TokenError::CriticalHeader("exp".into()));
+        assert_eq!(
+            Compact::parse(&t).unwrap_err(),
+            TokenError::CriticalHeader("exp".into())
+        );
         let t = token(r#"{"alg":"ES256","crit":[]}"#);
-        assert!(matches!(Compact::parse(&t), Err(TokenError::CriticalHeader(_))));
+        assert!(matches!(
+            Compact::parse(&t),
+            Err(TokenError::CriticalHeader(_))
+        ));
         let t = token(r#"{"alg":"ES256","b64":false}"#);
         assert!(matches!(Compact::parse(&t), Err(TokenError::Malformed(_))));
     }

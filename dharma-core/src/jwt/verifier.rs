@@ -23,15 +23,15 @@ use super::{
     alg::{Algorithm, AlgorithmSet},
     cache::{TokenCache, Verified},
     claims::{ClaimRules, identities},
-    jws::Compact,
     jwk::VerifyingKey,
+    jws::Compact,
 };
 use crate::{
     clock::{Clock, SystemClock},
     context::Claims,
     jwks::{
-        CachePolicy, HttpClient, KeyLookupError, KeySource, KeySourceError, KeyStatus, KeyStore, PolicyError,
-        RefreshHandle, SourceError, spawn_refresher,
+        CachePolicy, HttpClient, KeyLookupError, KeySource, KeySourceError, KeyStatus, KeyStore,
+        PolicyError, RefreshHandle, SourceError, spawn_refresher,
     },
     names::{Audience, Issuer, NameError},
     reject::{MalformedRequest, Rejection, TokenError},
@@ -179,7 +179,8 @@ impl JwtVerifierBuilder {
     /// access tokens. Compared case-insensitively, `application/` optional.
     pub fn require_type(mut self, typ: &str) -> Self {
         let t = typ.to_ascii_lowercase();
-        self.types.push(t.strip_prefix("application/").unwrap_or(&t).to_owned());
+        self.types
+            .push(t.strip_prefix("application/").unwrap_or(&t).to_owned());
         self
     }
     /// Requires a claim to be present (repeatable).
@@ -256,7 +257,13 @@ impl JwtVerifierBuilder {
                     c
                 }
             };
-            let store = KeyStore::new(issuer.clone(), source, self.policy.clone(), http, self.clock.clone());
+            let store = KeyStore::new(
+                issuer.clone(),
+                source,
+                self.policy.clone(),
+                http,
+                self.clock.clone(),
+            );
             issuers.push(IssuerEntry {
                 issuer,
                 audiences,
@@ -273,7 +280,8 @@ impl JwtVerifierBuilder {
                     required: self.required,
                 },
                 max_token_bytes: self.max_token_bytes,
-                cache: (self.token_cache_capacity > 0).then(|| TokenCache::new(self.token_cache_capacity)),
+                cache: (self.token_cache_capacity > 0)
+                    .then(|| TokenCache::new(self.token_cache_capacity)),
                 clock: self.clock,
             }),
         })
@@ -301,8 +309,16 @@ fn default_client() -> Result<Arc<dyn HttpClient>, JwtConfigError> {
 struct NoClient;
 
 impl HttpClient for NoClient {
-    fn get<'a>(&'a self, _: &'a http::Uri, _: usize) -> BoxFuture<'a, Result<crate::jwks::HttpResponse, crate::jwks::HttpError>> {
-        Box::pin(async { Err(crate::jwks::HttpError::Transport("no HTTP client configured".into())) })
+    fn get<'a>(
+        &'a self,
+        _: &'a http::Uri,
+        _: usize,
+    ) -> BoxFuture<'a, Result<crate::jwks::HttpResponse, crate::jwks::HttpError>> {
+        Box::pin(async {
+            Err(crate::jwks::HttpError::Transport(
+                "no HTTP client configured".into(),
+            ))
+        })
     }
 }
 
@@ -425,13 +441,20 @@ impl JwtVerifier {
         }
     }
 
-    async fn verify_cold(&self, token: &str, digest: &[u8; 32]) -> Result<(Verified, Authenticated), Rejection> {
+    async fn verify_cold(
+        &self,
+        token: &str,
+        digest: &[u8; 32],
+    ) -> Result<(Verified, Authenticated), Rejection> {
         let inner = &*self.inner;
         let jws = Compact::parse(token)?;
         let payload = jws.payload()?;
-        let claims: Map<String, Value> =
-            serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed("payload is not a JSON object"))?;
-        let iss = claims.get("iss").and_then(Value::as_str).unwrap_or_default();
+        let claims: Map<String, Value> = serde_json::from_slice(&payload)
+            .map_err(|_| TokenError::Malformed("payload is not a JSON object"))?;
+        let iss = claims
+            .get("iss")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let (index, entry) = inner
             .issuers
             .iter()
@@ -442,12 +465,16 @@ impl JwtVerifier {
             return Err(TokenError::UnsupportedAlgorithm(jws.alg().name().to_owned()).into());
         }
         inner.rules.check_type(jws.typ())?;
-        let key = entry.store.key(jws.kid(), jws.alg()).await.map_err(|e| match e {
-            KeyLookupError::Unknown => Rejection::from(TokenError::UnknownKey {
-                kid: jws.kid().map(|k| crate::util::truncate(k, 64)),
-            }),
-            KeyLookupError::Unavailable(e) => Rejection::Unavailable(e.into()),
-        })?;
+        let key = entry
+            .store
+            .key(jws.kid(), jws.alg())
+            .await
+            .map_err(|e| match e {
+                KeyLookupError::Unknown => Rejection::from(TokenError::UnknownKey {
+                    kid: jws.kid().map(|k| crate::util::truncate(k, 64)),
+                }),
+                KeyLookupError::Unavailable(e) => Rejection::Unavailable(e.into()),
+            })?;
         jws.verify(&key)?;
         let now = inner.clock.unix_seconds();
         let exp = inner.rules.check(&claims, &entry.audiences, now)?;
@@ -455,7 +482,8 @@ impl JwtVerifier {
             Some(jti) => crate::util::truncate(jti, 128).into(),
             None => digest_id(digest).into(),
         };
-        let authenticated = Authenticated::new(identities(Claims::new(claims), &entry.issuer, token_id)?);
+        let authenticated =
+            Authenticated::new(identities(Claims::new(claims), &entry.issuer, token_id)?);
         let verified = Verified {
             authenticated: authenticated.clone(),
             exp,
@@ -477,7 +505,10 @@ fn digest_id(digest: &[u8; 32]) -> String {
 }
 
 impl Verifier for JwtVerifier {
-    fn verify<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
+    fn verify<'a>(
+        &'a self,
+        request: &'a RequestView<'a>,
+    ) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
         Box::pin(async move {
             match request.bearer_token() {
                 Ok(Some(token)) => self.verify_token(token).await,

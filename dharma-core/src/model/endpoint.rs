@@ -120,7 +120,10 @@ impl Requirements {
         }
         for (name, rule) in &self.claims {
             if !rule.holds(claims.get(name)) {
-                return Err(ForbiddenReason::Claim { claim: name.clone() }.into());
+                return Err(ForbiddenReason::Claim {
+                    claim: name.clone(),
+                }
+                .into());
             }
         }
         Ok(())
@@ -195,7 +198,9 @@ impl Endpoint {
     pub(crate) fn serves(&self, method: &Method) -> bool {
         match &self.methods {
             None => true,
-            Some(ms) => ms.iter().any(|m| m == method || (*m == Method::GET && *method == Method::HEAD)),
+            Some(ms) => ms
+                .iter()
+                .any(|m| m == method || (*m == Method::GET && *method == Method::HEAD)),
         }
     }
 
@@ -241,13 +246,15 @@ impl EndpointBuilder {
 
     /// Restricts the endpoint to these methods (default: any method).
     pub fn methods<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, methods: I) -> Self {
-        self.methods.extend(methods.into_iter().map(|m| m.as_ref().to_owned()));
+        self.methods
+            .extend(methods.into_iter().map(|m| m.as_ref().to_owned()));
         self
     }
 
     /// Requires these scopes (all of them).
     pub fn scopes<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, scopes: I) -> Self {
-        self.scopes.extend(scopes.into_iter().map(|s| s.as_ref().to_owned()));
+        self.scopes
+            .extend(scopes.into_iter().map(|s| s.as_ref().to_owned()));
         self
     }
 
@@ -288,9 +295,21 @@ mod tests {
     #[test]
     fn claim_requirements() {
         let claims = Claims::from_json(r#"{"tenant":"acme","groups":["x","y"]}"#).unwrap();
-        assert!(reqs(&[], vec![("tenant", ClaimRule::Equals("acme".into()))]).check(&claims).is_ok());
-        assert!(reqs(&[], vec![("groups", ClaimRule::Contains("y".into()))]).check(&claims).is_ok());
-        assert!(reqs(&[], vec![("tenant", ClaimRule::Present)]).check(&claims).is_ok());
+        assert!(
+            reqs(&[], vec![("tenant", ClaimRule::Equals("acme".into()))])
+                .check(&claims)
+                .is_ok()
+        );
+        assert!(
+            reqs(&[], vec![("groups", ClaimRule::Contains("y".into()))])
+                .check(&claims)
+                .is_ok()
+        );
+        assert!(
+            reqs(&[], vec![("tenant", ClaimRule::Present)])
+                .check(&claims)
+                .is_ok()
+        );
         for rule in [
             ("tenant", ClaimRule::Equals("evil".into())),
             ("groups", ClaimRule::Contains("z".into())),

@@ -76,13 +76,16 @@ impl FromStr for PathPattern {
             let parts: Vec<&str> = rest.split('/').collect();
             let last = parts.len() - 1;
             for (i, part) in parts.into_iter().enumerate() {
-                let seg = if let Some(name) = part.strip_prefix("{*").and_then(|p| p.strip_suffix('}')) {
+                let seg = if let Some(name) =
+                    part.strip_prefix("{*").and_then(|p| p.strip_suffix('}'))
+                {
                     if i != last {
                         return Err(err("'{*name}' may only be the last segment"));
                     }
                     check_name(name).map_err(err)?;
                     Segment::Tail
-                } else if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                } else if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}'))
+                {
                     check_name(name).map_err(err)?;
                     Segment::Param
                 } else {
@@ -159,7 +162,11 @@ impl PathPattern {
     /// Whether two patterns match exactly the same paths.
     pub(crate) fn same_shape(&self, other: &Self) -> bool {
         self.segments.len() == other.segments.len()
-            && self.segments.iter().zip(&other.segments).all(|(a, b)| a == b)
+            && self
+                .segments
+                .iter()
+                .zip(&other.segments)
+                .all(|(a, b)| a == b)
     }
 }
 
@@ -181,7 +188,10 @@ pub fn check_request_path(path: &str) -> Result<(), PathError> {
     for (i, b) in bytes.iter().enumerate() {
         if *b == b'%' {
             let hex = bytes.get(i + 1..i + 3).unwrap_or_default();
-            if hex.eq_ignore_ascii_case(b"2f") || hex.eq_ignore_ascii_case(b"5c") || hex.eq_ignore_ascii_case(b"2e") {
+            if hex.eq_ignore_ascii_case(b"2f")
+                || hex.eq_ignore_ascii_case(b"5c")
+                || hex.eq_ignore_ascii_case(b"2e")
+            {
                 return Err(PathError::EncodedSeparator);
             }
         }
@@ -216,7 +226,16 @@ mod tests {
 
     #[test]
     fn bad_patterns() {
-        for bad in ["", "a", "/a/{*x}/b", "/a{x}", "/{}", "/{a-b}", "/a//b", "/../a"] {
+        for bad in [
+            "",
+            "a",
+            "/a/{*x}/b",
+            "/a{x}",
+            "/{}",
+            "/{a-b}",
+            "/a//b",
+            "/../a",
+        ] {
             assert!(bad.parse::<PathPattern>().is_err(), "{bad}");
         }
     }
@@ -224,7 +243,10 @@ mod tests {
     #[test]
     fn specificity() {
         assert_eq!(p("/a/b").specificity_cmp(&p("/a/{x}")), Ordering::Greater);
-        assert_eq!(p("/a/{x}").specificity_cmp(&p("/a/{*x}")), Ordering::Greater);
+        assert_eq!(
+            p("/a/{x}").specificity_cmp(&p("/a/{*x}")),
+            Ordering::Greater
+        );
         assert_eq!(p("/a/{x}").specificity_cmp(&p("/{x}/b")), Ordering::Greater);
         assert!(p("/a/{x}").same_shape(&p("/a/{y}")));
         assert!(!p("/a/{x}").same_shape(&p("/b/{y}")));
@@ -237,9 +259,18 @@ mod tests {
         assert_eq!(check_request_path("a"), Err(PathError::NotAbsolute));
         assert_eq!(check_request_path("/a/../b"), Err(PathError::DotSegment));
         assert_eq!(check_request_path("/a/."), Err(PathError::DotSegment));
-        assert_eq!(check_request_path("/a/%2e%2E/b"), Err(PathError::EncodedSeparator));
-        assert_eq!(check_request_path("/a%2Fb"), Err(PathError::EncodedSeparator));
-        assert_eq!(check_request_path("/a\\b"), Err(PathError::EncodedSeparator));
+        assert_eq!(
+            check_request_path("/a/%2e%2E/b"),
+            Err(PathError::EncodedSeparator)
+        );
+        assert_eq!(
+            check_request_path("/a%2Fb"),
+            Err(PathError::EncodedSeparator)
+        );
+        assert_eq!(
+            check_request_path("/a\\b"),
+            Err(PathError::EncodedSeparator)
+        );
         assert_eq!(check_request_path("/a%"), Ok(()));
     }
 }

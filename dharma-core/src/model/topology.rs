@@ -173,7 +173,10 @@ pub struct TopologyBuilder {
 impl fmt::Debug for TopologyBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TopologyBuilder")
-            .field("mechanisms", &self.mechanisms.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field(
+                "mechanisms",
+                &self.mechanisms.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
             .field("domains", &self.domains)
             .field("endpoints", &self.endpoints)
             .finish()
@@ -231,7 +234,9 @@ fn build_mechanisms(
     let mut out = HashMap::new();
     for (name, verifier) in specs {
         let item = || format!("mechanism {name:?}");
-        let parsed: MechanismName = name.parse().map_err(|e: NameError| TopologyError::new(item(), e.into()))?;
+        let parsed: MechanismName = name
+            .parse()
+            .map_err(|e: NameError| TopologyError::new(item(), e.into()))?;
         if out.insert(parsed, verifier).is_some() {
             return Err(TopologyError::new(item(), TopologyErrorKind::Duplicate));
         }
@@ -255,14 +260,22 @@ fn build_domains(
             let Some(m) = m else { return Ok(None) };
             let parsed: MechanismName = m.parse().map_err(wrap)?;
             if !mechanisms.contains_key(&parsed) {
-                return Err(TopologyError::new(item(), TopologyErrorKind::UnknownMechanism(m.clone())));
+                return Err(TopologyError::new(
+                    item(),
+                    TopologyErrorKind::UnknownMechanism(m.clone()),
+                ));
             }
             Ok(Some(parsed))
         };
         domains.push(Domain {
             name,
             relation: spec.relation.clone(),
-            parent: spec.parent.as_deref().map(str::parse).transpose().map_err(wrap)?,
+            parent: spec
+                .parent
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(wrap)?,
             trust: mechanism(&spec.trust)?,
             access: mechanism(&spec.access)?,
         });
@@ -273,7 +286,10 @@ fn build_domains(
         let mut cursor = d.parent.as_ref();
         while let Some(p) = cursor {
             let Some(parent) = domains.iter().find(|x| &x.name == p) else {
-                return Err(TopologyError::new(item(), TopologyErrorKind::UnknownParent(p.to_string())));
+                return Err(TopologyError::new(
+                    item(),
+                    TopologyErrorKind::UnknownParent(p.to_string()),
+                ));
             };
             seen += 1;
             if parent.name == d.name || seen > domains.len() {
@@ -294,19 +310,37 @@ fn build_endpoint(spec: EndpointBuilder, domains: &[Domain]) -> Result<Endpoint,
     let name: Arc<str> = match &spec.name {
         Some(n) => n.as_str().into(),
         None if spec.methods.is_empty() => format!("* {}", spec.path).into(),
-        None => format!("{} {}", spec.methods.join(",").to_ascii_uppercase(), spec.path).into(),
+        None => format!(
+            "{} {}",
+            spec.methods.join(",").to_ascii_uppercase(),
+            spec.path
+        )
+        .into(),
     };
     let item = || format!("endpoint {:?}", &*name);
-    let methods = methods.map_err(|m| TopologyError::new(item(), TopologyErrorKind::InvalidMethod(m)))?;
-    let path: PathPattern = spec.path.parse().map_err(|e: PatternError| TopologyError::new(item(), e.into()))?;
+    let methods =
+        methods.map_err(|m| TopologyError::new(item(), TopologyErrorKind::InvalidMethod(m)))?;
+    let path: PathPattern = spec
+        .path
+        .parse()
+        .map_err(|e: PatternError| TopologyError::new(item(), e.into()))?;
     let Some(domain) = domains.iter().find(|d| d.name.as_str() == spec.domain) else {
-        return Err(TopologyError::new(item(), TopologyErrorKind::UnknownDomain(spec.domain.clone())));
+        return Err(TopologyError::new(
+            item(),
+            TopologyErrorKind::UnknownDomain(spec.domain.clone()),
+        ));
     };
     if spec.exposure.is_interior() && domain.trust.is_none() {
-        return Err(TopologyError::new(item(), TopologyErrorKind::NoTrustMechanism(spec.domain.clone())));
+        return Err(TopologyError::new(
+            item(),
+            TopologyErrorKind::NoTrustMechanism(spec.domain.clone()),
+        ));
     }
     if spec.exposure.is_boundary() && domain.access.is_none() {
-        return Err(TopologyError::new(item(), TopologyErrorKind::NoAccessMechanism(spec.domain.clone())));
+        return Err(TopologyError::new(
+            item(),
+            TopologyErrorKind::NoAccessMechanism(spec.domain.clone()),
+        ));
     }
     let scopes = spec
         .scopes
@@ -329,17 +363,27 @@ fn build_endpoint(spec: EndpointBuilder, domains: &[Domain]) -> Result<Endpoint,
         exposure: spec.exposure,
         requirements: Requirements::from_parts(
             scopes,
-            spec.claims.into_iter().map(|(n, r)| (Arc::from(n), r)).collect(),
+            spec.claims
+                .into_iter()
+                .map(|(n, r)| (Arc::from(n), r))
+                .collect(),
         ),
         hierarchical,
     })
 }
 
 impl Topology {
-    pub(crate) fn exposure_mechanisms(&self, ep: &Endpoint) -> (Option<&MechanismName>, Option<&MechanismName>) {
+    pub(crate) fn exposure_mechanisms(
+        &self,
+        ep: &Endpoint,
+    ) -> (Option<&MechanismName>, Option<&MechanismName>) {
         let domain = self.domains.iter().find(|d| d.name == ep.domain);
-        let trust = domain.and_then(|d| d.trust.as_ref()).filter(|_| ep.exposure.is_interior());
-        let access = domain.and_then(|d| d.access.as_ref()).filter(|_| ep.exposure.is_boundary());
+        let trust = domain
+            .and_then(|d| d.trust.as_ref())
+            .filter(|_| ep.exposure.is_interior());
+        let access = domain
+            .and_then(|d| d.access.as_ref())
+            .filter(|_| ep.exposure.is_boundary());
         (trust, access)
     }
 }
@@ -352,7 +396,10 @@ mod tests {
     #[derive(Debug)]
     struct Never;
     impl Verifier for Never {
-        fn verify<'a>(&'a self, _: &'a RequestView<'a>) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
+        fn verify<'a>(
+            &'a self,
+            _: &'a RequestView<'a>,
+        ) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
             Box::pin(async { Err(Rejection::MissingCredentials) })
         }
     }
@@ -362,7 +409,12 @@ mod tests {
             .mechanism("jwt", Arc::new(Never))
             .mechanism("net", Arc::new(Never))
             .domain(Domain::builder("outer").trust("jwt").access("jwt"))
-            .domain(Domain::builder("inner").parent("outer").trust("net").access("jwt"))
+            .domain(
+                Domain::builder("inner")
+                    .parent("outer")
+                    .trust("net")
+                    .access("jwt"),
+            )
     }
 
     fn err(b: TopologyBuilder) -> String {
@@ -377,9 +429,15 @@ mod tests {
             .endpoint(Endpoint::boundary("outer", "/orders"))
             .build()
             .unwrap();
-        let names: Vec<_> = t.hierarchical_endpoints().map(|e| e.name().to_owned()).collect();
+        let names: Vec<_> = t
+            .hierarchical_endpoints()
+            .map(|e| e.name().to_owned())
+            .collect();
         assert_eq!(names, ["POST /pay"]);
-        assert_eq!(t.domain("inner").unwrap().parent().unwrap().as_str(), "outer");
+        assert_eq!(
+            t.domain("inner").unwrap().parent().unwrap().as_str(),
+            "outer"
+        );
     }
 
     #[test]
@@ -406,7 +464,10 @@ mod tests {
             err(base().domain(Domain::builder("x").access("oauth"))),
             r#"domain "x": mechanism "oauth" is not registered"#
         );
-        assert!(err(base().domain(Domain::builder("Bad Name"))).starts_with(r#"domain "Bad Name": invalid domain name"#));
+        assert!(
+            err(base().domain(Domain::builder("Bad Name")))
+                .starts_with(r#"domain "Bad Name": invalid domain name"#)
+        );
     }
 
     #[test]
@@ -425,12 +486,17 @@ mod tests {
             err(base().endpoint(Endpoint::boundary("nowhere", "/x"))),
             r#"endpoint "* /x": domain "nowhere" is not declared"#
         );
-        assert!(err(base().endpoint(Endpoint::boundary("outer", "x"))).contains("must start with '/'"));
+        assert!(
+            err(base().endpoint(Endpoint::boundary("outer", "x"))).contains("must start with '/'")
+        );
         assert_eq!(
             err(base().endpoint(Endpoint::boundary("outer", "/x").methods(["G ET"]))),
             r#"endpoint "G ET /x": invalid method "G ET""#
         );
-        assert!(err(base().endpoint(Endpoint::boundary("outer", "/x").scopes(["a b"]))).contains("invalid scope"));
+        assert!(
+            err(base().endpoint(Endpoint::boundary("outer", "/x").scopes(["a b"])))
+                .contains("invalid scope")
+        );
         assert_eq!(
             err(base()
                 .endpoint(Endpoint::boundary("outer", "/a/{id}").methods(["GET"]))
@@ -444,7 +510,11 @@ mod tests {
         let t = base()
             .endpoint(Endpoint::boundary("outer", "/a/{*rest}").name("tail"))
             .endpoint(Endpoint::boundary("outer", "/a/{id}").name("param"))
-            .endpoint(Endpoint::boundary("outer", "/a/special").name("literal").methods(["GET"]))
+            .endpoint(
+                Endpoint::boundary("outer", "/a/special")
+                    .name("literal")
+                    .methods(["GET"]),
+            )
             .build()
             .unwrap();
         let name = |m: Method, p: &str| t.classify(&m, p).map(|e| e.name().to_owned());

@@ -1,0 +1,86 @@
+//! Extractors for handlers behind [`DharmaLayer`](crate::DharmaLayer).
+
+use axum_core::{
+    extract::FromRequestParts,
+    response::{IntoResponse, Response},
+};
+use dharma_core::{Denial, Rejection, SecurityContext, reject::TokenError};
+use http::{StatusCode, request::Parts};
+use serde::de::DeserializeOwned;
+
+use crate::response::denial_response;
+
+/// The security context of an admitted request.
+///
+/// ```
+/// use dharma_axum::Authorized;
+/// async fn handler(Authorized(ctx): Authorized) -> String {
+///     ctx.principal().map(|p| p.subject().to_owned()).unwrap_or_default()
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Authorized(pub SecurityContext);
+
+/// The principal's claims, deserialized into `T`.
+///
+/// ```
+/// use dharma_axum::Claims;
+/// #[derive(serde::Deserialize)]
+/// struct Mine { sub: String, scope: String }
+/// async fn handler(Claims(c): Claims<Mine>) -> String { c.sub }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Claims<T>(pub T);
+
+/// Why an extractor failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ExtractError {
+    /// No security context: the route is not behind `DharmaLayer` (a server bug, `500`).
+    NotBehindDharma,
+    /// The claims do not have the shape the handler asks for (`401 invalid_token`).
+    Claims(Denial),
+}
+
+impl IntoResponse for ExtractError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::NotBehindDharma => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+            }
+            Self::Claims(denial) => denial_response(&denial),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Authorized {
+    type Rejection = ExtractError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<SecurityContext>()
+            .cloned()
+            .map(Authorized)
+            .ok_or(ExtractError::NotBehindDharma)
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Claims<T> {
+    type Rejection = ExtractError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ctx = parts
+            .extensions
+            .get::<SecurityContext>()
+            .ok_or(ExtractError::NotBehindDharma)?;
+        ctx.claims().deserialize().map(Claims).map_err(|_| {
+            ExtractError::Claims(Denial::new(
+                Rejection::InvalidToken(TokenError::Claim(
+                    "claims do not match the handler's type".into(),
+                )),
+                None,
+            ))
+        })
+    }
+}

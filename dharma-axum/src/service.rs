@@ -1,0 +1,83 @@
+//! The middleware service.
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use axum::extract::ConnectInfo;
+use axum_core::{body::Body, response::Response};
+use dharma_core::{Decision, Enforcer, RequestView};
+use http::Request;
+use tower_service::Service;
+
+use crate::response::denial_response;
+
+/// The future of [`Dharma`]: the decision, then the inner service's response.
+pub type ResponseFuture<E> = Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>;
+
+/// Decides every request before the inner service sees it. Made by [`DharmaLayer`](crate::DharmaLayer).
+#[derive(Debug, Clone)]
+pub struct Dharma<S> {
+    inner: S,
+    enforcer: Enforcer,
+}
+
+impl<S> Dharma<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, enforcer: Enforcer) -> Self {
+        Self { inner, enforcer }
+    }
+}
+
+impl<S, B> Service<Request<B>> for Dharma<S>
+where
+    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // The clone is not ready; keep the ready one for this request (tower's usual swap).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let enforcer = self.enforcer.clone();
+        Box::pin(async move {
+            let decision = {
+                let mut view = RequestView::from_http(&request);
+                if let Some(ConnectInfo(peer)) =
+                    request.extensions().get::<ConnectInfo<SocketAddr>>()
+                {
+                    view = view.with_peer(*peer);
+                }
+                enforcer.decide(&view).await
+            };
+            match decision {
+                Decision::Allow(permit) => {
+                    request.extensions_mut().insert(permit.into_context());
+                    inner.call(request).await
+                }
+                Decision::Deny(denial) => Ok(denial_response(&denial)),
+            }
+        })
+    }
+}
+
+#[allow(
+    dead_code,
+    reason = "compile-time check that the middleware stays Send"
+)]
+fn assert_send() {
+    fn is_send<T: Send>() {}
+    is_send::<Dharma<axum::routing::Router>>();
+    is_send::<Body>();
+}
