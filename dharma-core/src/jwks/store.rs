@@ -226,7 +226,7 @@ impl KeyStore {
             .map(|t| t + self.policy.min_refresh_interval);
         match &*self.snapshot.load() {
             Some(set) => set.refresh_at.map(|t| retry.map_or(t, |r| r.max(t))),
-            None => Some(retry.unwrap_or(self.clock.now())),
+            None => Some(retry.unwrap_or(SystemTime::UNIX_EPOCH)),
         }
     }
 
