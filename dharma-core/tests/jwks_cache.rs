@@ -1,6 +1,12 @@
 //! The JWKS cache against a real HTTP server on 127.0.0.1: rotation, unknown-kid storms,
 //! an issuer that is down, slow, or answers garbage, and the background refresh.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests"
+)]
 
 use std::{sync::Arc, time::Duration};
 
@@ -43,12 +49,21 @@ async fn setup(keys: &[&TestKey], policy: CachePolicy) -> Setup {
     let iss = server.url("");
     let clock = Arc::new(ManualClock::starting_now());
     let verifier = JwtVerifier::builder()
-        .issuer(IssuerSpec::new(&iss).jwks_uri(&server.url("/jwks")).audience(AUD))
+        .issuer(
+            IssuerSpec::new(&iss)
+                .jwks_uri(&server.url("/jwks"))
+                .audience(AUD),
+        )
         .cache_policy(policy)
         .clock(clock.clone())
         .build()
         .unwrap();
-    Setup { server, clock, verifier, iss }
+    Setup {
+        server,
+        clock,
+        verifier,
+        iss,
+    }
 }
 
 fn token(key: &TestKey, iss: &str, clock: &ManualClock) -> String {
@@ -73,7 +88,10 @@ async fn rotation_picks_up_a_new_kid_and_drops_tokens_of_a_removed_key() {
     s.server.set("/jwks", Reply::json(&jwks(&[&a, &b])));
     let token_b = token(&b, &s.iss, &s.clock);
     let err = s.verifier.verify_token(&token_b).await.unwrap_err();
-    assert!(matches!(err, Rejection::InvalidToken(TokenError::UnknownKey { .. })), "{err:?}");
+    assert!(
+        matches!(err, Rejection::InvalidToken(TokenError::UnknownKey { .. })),
+        "{err:?}"
+    );
     assert_eq!(s.server.hits("/jwks"), 1);
     s.clock.advance(Duration::from_secs(11));
     assert!(s.verifier.verify_token(&token_b).await.is_ok());
@@ -86,7 +104,10 @@ async fn rotation_picks_up_a_new_kid_and_drops_tokens_of_a_removed_key() {
     assert!(s.verifier.verify_token(&fresh_b).await.is_ok());
     assert_eq!(s.server.hits("/jwks"), 3);
     let err = s.verifier.verify_token(&token_a).await.unwrap_err();
-    assert!(matches!(err, Rejection::InvalidToken(TokenError::KeyRevoked)), "{err:?}");
+    assert!(
+        matches!(err, Rejection::InvalidToken(TokenError::KeyRevoked)),
+        "{err:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,17 +129,31 @@ async fn unknown_kid_storm_causes_one_fetch() {
     }
     for t in tasks {
         let err = t.await.unwrap().unwrap_err();
-        assert!(matches!(err, Rejection::InvalidToken(TokenError::UnknownKey { .. })), "{err:?}");
+        assert!(
+            matches!(err, Rejection::InvalidToken(TokenError::UnknownKey { .. })),
+            "{err:?}"
+        );
     }
-    assert_eq!(s.server.hits("/jwks"), 2, "1000 unknown kids must cause one fetch");
-    assert_eq!(s.server.total_hits(), 2, "a kid is never sent to the issuer");
+    assert_eq!(
+        s.server.hits("/jwks"),
+        2,
+        "1000 unknown kids must cause one fetch"
+    );
+    assert_eq!(
+        s.server.total_hits(),
+        2,
+        "a kid is never sent to the issuer"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_cold_misses_share_one_fetch() {
     let key = TestKey::generate("ES256", "k");
     let s = setup(&[&key], policy()).await;
-    s.server.set("/jwks", Reply::json(&jwks(&[&key])).delay(Duration::from_millis(100)));
+    s.server.set(
+        "/jwks",
+        Reply::json(&jwks(&[&key])).delay(Duration::from_millis(100)),
+    );
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let t = token(&key, &s.iss, &s.clock);
@@ -141,10 +176,20 @@ async fn issuer_down_serves_stale_keys_for_a_bounded_time() {
     // Expired (300 s default TTL) but within stale-if-error (600 s): still verifies, and
     // the failed refresh did not replace the keys.
     s.clock.advance(Duration::from_secs(400));
-    assert!(s.verifier.verify_token(&token(&key, &s.iss, &s.clock)).await.is_ok());
+    assert!(
+        s.verifier
+            .verify_token(&token(&key, &s.iss, &s.clock))
+            .await
+            .is_ok()
+    );
     assert_eq!(s.server.hits("/jwks"), 2);
     // Failures are retried at most once per minimum interval.
-    assert!(s.verifier.verify_token(&token(&key, &s.iss, &s.clock)).await.is_ok());
+    assert!(
+        s.verifier
+            .verify_token(&token(&key, &s.iss, &s.clock))
+            .await
+            .is_ok()
+    );
     assert_eq!(s.server.hits("/jwks"), 2);
 
     // Past the stale window: 503, with the reason kept for the audit trail.
@@ -152,7 +197,10 @@ async fn issuer_down_serves_stale_keys_for_a_bounded_time() {
     let cached = token(&key, &s.iss, &s.clock);
     let err = s.verifier.verify_token(&cached).await.unwrap_err();
     assert!(
-        matches!(err, Rejection::Unavailable(UnavailableError::KeySource(KeySourceError::Status(500)))),
+        matches!(
+            err,
+            Rejection::Unavailable(UnavailableError::KeySource(KeySourceError::Status(500)))
+        ),
         "{err:?}"
     );
     assert_eq!(err.status(), 503);
@@ -167,13 +215,23 @@ async fn issuer_down_serves_stale_keys_for_a_bounded_time() {
 async fn slow_issuer_times_out() {
     let key = TestKey::generate("ES256", "k");
     let s = setup(&[&key], policy()).await;
-    s.server.set("/jwks", Reply::json(&jwks(&[&key])).delay(Duration::from_secs(5)));
+    s.server.set(
+        "/jwks",
+        Reply::json(&jwks(&[&key])).delay(Duration::from_secs(5)),
+    );
     let started = std::time::Instant::now();
     let err = s.verifier.warm_up().await.unwrap_err();
     assert!(matches!(err, KeySourceError::Timeout), "{err:?}");
-    let err = s.verifier.verify_token(&token(&key, &s.iss, &s.clock)).await.unwrap_err();
+    let err = s
+        .verifier
+        .verify_token(&token(&key, &s.iss, &s.clock))
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), 503);
-    assert!(started.elapsed() < Duration::from_secs(3), "the timeout bounds the wait");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the timeout bounds the wait"
+    );
 }
 
 #[tokio::test]
@@ -182,28 +240,54 @@ async fn oversized_and_malformed_key_sets_are_refused_without_losing_good_keys()
     // Oversized.
     let s = setup(&[&key], policy()).await;
     let padding = "x".repeat(20 * 1024);
-    s.server.set("/jwks", Reply::json(&json!({"keys": [key.jwk()], "pad": padding})));
+    s.server.set(
+        "/jwks",
+        Reply::json(&json!({"keys": [key.jwk()], "pad": padding})),
+    );
     let err = s.verifier.warm_up().await.unwrap_err();
     assert!(matches!(err, KeySourceError::Http(_)), "{err:?}");
     // Malformed JSON.
-    for (body, expect_invalid) in [("{\"keys\": [", true), ("[]", true), ("{\"keys\": [{\"kty\": \"oct\", \"k\": \"AAAA\"}]}", false)] {
+    for (body, expect_invalid) in [
+        ("{\"keys\": [", true),
+        ("[]", true),
+        ("{\"keys\": [{\"kty\": \"oct\", \"k\": \"AAAA\"}]}", false),
+    ] {
         let s = setup(&[&key], policy()).await;
         s.server.set("/jwks", Reply::status(200, body));
         let err = s.verifier.warm_up().await.unwrap_err();
         if expect_invalid {
-            assert!(matches!(err, KeySourceError::InvalidJwks(_)), "{body}: {err:?}");
+            assert!(
+                matches!(err, KeySourceError::InvalidJwks(_)),
+                "{body}: {err:?}"
+            );
         } else {
-            assert!(matches!(err, KeySourceError::NoUsableKeys { skipped: 1 }), "{body}: {err:?}");
+            assert!(
+                matches!(err, KeySourceError::NoUsableKeys { skipped: 1 }),
+                "{body}: {err:?}"
+            );
         }
     }
     // One unparseable key among good ones: the good ones work.
     let s = setup(&[&key], policy()).await;
-    s.server.set("/jwks", Reply::json(&json!({"keys": [{"kty": "RSA", "n": "!!"}, key.jwk(), "junk"]})));
-    assert!(s.verifier.verify_token(&token(&key, &s.iss, &s.clock)).await.is_ok());
+    s.server.set(
+        "/jwks",
+        Reply::json(&json!({"keys": [{"kty": "RSA", "n": "!!"}, key.jwk(), "junk"]})),
+    );
+    assert!(
+        s.verifier
+            .verify_token(&token(&key, &s.iss, &s.clock))
+            .await
+            .is_ok()
+    );
     // A garbage refresh never replaces the last good keys.
     s.server.set("/jwks", Reply::status(200, "<html>"));
     s.clock.advance(Duration::from_secs(301));
-    assert!(s.verifier.verify_token(&token(&key, &s.iss, &s.clock)).await.is_ok());
+    assert!(
+        s.verifier
+            .verify_token(&token(&key, &s.iss, &s.clock))
+            .await
+            .is_ok()
+    );
     assert_eq!(s.server.hits("/jwks"), 2);
 }
 
@@ -211,21 +295,47 @@ async fn oversized_and_malformed_key_sets_are_refused_without_losing_good_keys()
 async fn cache_control_max_age_within_bounds() {
     let key = TestKey::generate("ES256", "k");
     let s = setup(&[&key], policy()).await;
-    s.server.set("/jwks", Reply::json(&jwks(&[&key])).cache_control("public, max-age=60"));
+    s.server.set(
+        "/jwks",
+        Reply::json(&jwks(&[&key])).cache_control("public, max-age=60"),
+    );
     s.verifier.warm_up().await.unwrap();
     s.clock.advance(Duration::from_secs(59));
-    assert!(s.verifier.verify_token(&token(&key, &s.iss, &s.clock)).await.is_ok());
+    assert!(
+        s.verifier
+            .verify_token(&token(&key, &s.iss, &s.clock))
+            .await
+            .is_ok()
+    );
     assert_eq!(s.server.hits("/jwks"), 1);
     s.clock.advance(Duration::from_secs(2));
-    assert!(s.verifier.verify_token(&token(&key, &s.iss, &s.clock)).await.is_ok());
+    assert!(
+        s.verifier
+            .verify_token(&token(&key, &s.iss, &s.clock))
+            .await
+            .is_ok()
+    );
     assert_eq!(s.server.hits("/jwks"), 2);
     // max-age=1 is raised to min_ttl (30 s).
-    s.server.set("/jwks", Reply::json(&jwks(&[&key])).cache_control("max-age=1"));
+    s.server.set(
+        "/jwks",
+        Reply::json(&jwks(&[&key])).cache_control("max-age=1"),
+    );
     s.clock.advance(Duration::from_secs(61));
-    assert!(s.verifier.verify_token(&token(&key, &s.iss, &s.clock)).await.is_ok());
+    assert!(
+        s.verifier
+            .verify_token(&token(&key, &s.iss, &s.clock))
+            .await
+            .is_ok()
+    );
     assert_eq!(s.server.hits("/jwks"), 3);
     s.clock.advance(Duration::from_secs(20));
-    assert!(s.verifier.verify_token(&token(&key, &s.iss, &s.clock)).await.is_ok());
+    assert!(
+        s.verifier
+            .verify_token(&token(&key, &s.iss, &s.clock))
+            .await
+            .is_ok()
+    );
     assert_eq!(s.server.hits("/jwks"), 3);
 }
 
@@ -265,9 +375,16 @@ async fn discovery_checks_the_issuer() {
 async fn background_refresh_runs_until_stopped() {
     let key = TestKey::generate("ES256", "k");
     let server = TestServer::start().await;
-    server.set("/jwks", Reply::json(&jwks(&[&key])).cache_control("max-age=1"));
+    server.set(
+        "/jwks",
+        Reply::json(&jwks(&[&key])).cache_control("max-age=1"),
+    );
     let verifier = JwtVerifier::builder()
-        .issuer(IssuerSpec::new(&server.url("")).jwks_uri(&server.url("/jwks")).audience(AUD))
+        .issuer(
+            IssuerSpec::new(&server.url(""))
+                .jwks_uri(&server.url("/jwks"))
+                .audience(AUD),
+        )
         .cache_policy(
             CachePolicy::default()
                 .min_ttl(Duration::from_secs(1))
@@ -283,5 +400,8 @@ async fn background_refresh_runs_until_stopped() {
     handle.stop();
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let after = server.hits("/jwks");
-    assert!(after <= fetched + 1, "the refresher stops: {fetched} then {after}");
+    assert!(
+        after <= fetched + 1,
+        "the refresher stops: {fetched} then {after}"
+    );
 }

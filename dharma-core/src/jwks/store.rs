@@ -15,7 +15,7 @@ use http::Uri;
 use super::{CachePolicy, HttpClient, KeySource, KeySourceError, cache_control, source::check_url};
 use crate::{
     clock::Clock,
-    jwt::{Algorithm, JwkSet, VerifyingKey},
+    jwt::{Algorithm, JwkSet, VerifyingKey, select_key},
     names::Issuer,
     util::BoxFuture,
 };
@@ -31,22 +31,7 @@ pub(crate) struct KeySet {
 
 impl KeySet {
     fn find(&self, kid: Option<&str>, alg: Algorithm) -> Option<&Arc<VerifyingKey>> {
-        match kid {
-            Some(kid) => self
-                .keys
-                .iter()
-                .find(|k| k.kid().is_some_and(|k| k.as_str() == kid) && k.accepts(alg)),
-            None => {
-                let mut candidates = self.keys.iter().filter(|k| k.accepts(alg));
-                let first = candidates.next();
-                // Without a kid, only an unambiguous choice is made.
-                if candidates.next().is_some() {
-                    None
-                } else {
-                    first
-                }
-            }
-        }
+        select_key(&self.keys, kid, alg)
     }
 
     fn is_fresh(&self, now: SystemTime) -> bool {

@@ -19,5 +19,5 @@ pub mod jws;
 mod verifier;
 
 pub use alg::{Algorithm, AlgorithmSet};
-pub use jwk::{JwkError, JwkSet, JwkSetError, VerifyingKey};
+pub use jwk::{JwkError, JwkSet, JwkSetError, VerifyingKey, select_key};
 pub use verifier::{IssuerSpec, JwtConfigError, JwtVerifier, JwtVerifierBuilder};
