@@ -320,3 +320,179 @@ impl Enforcer {
         self.inner.audit.record(&event);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        Authenticated, IdentityKind, Verifier,
+        audit::MemoryAuditSink,
+        model::{Domain, Endpoint},
+        reject::{TokenError, UnavailableError},
+        util::BoxFuture,
+    };
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Trusts one peer address; counts its calls.
+    #[derive(Debug, Default)]
+    struct Peer(AtomicUsize);
+    impl Verifier for Peer {
+        fn verify<'a>(
+            &'a self,
+            r: &'a RequestView<'a>,
+        ) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            let ok = r.peer().is_some_and(|p| p.ip().to_string() == "10.0.0.1");
+            Box::pin(async move {
+                if ok {
+                    Ok(Authenticated::new(vec![Identity::new(
+                        IdentityKind::Workload,
+                        "svc",
+                    )]))
+                } else {
+                    Err(Rejection::MissingCredentials)
+                }
+            })
+        }
+    }
+
+    /// Accepts the header `x-token: good`, with a scope claim.
+    #[derive(Debug, Default)]
+    struct Header(AtomicUsize);
+    impl Verifier for Header {
+        fn verify<'a>(
+            &'a self,
+            r: &'a RequestView<'a>,
+        ) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            let result = match r.headers().get("x-token").map(|v| v.as_bytes()) {
+                Some(b"good") => Ok(Authenticated::new(vec![
+                    Identity::new(IdentityKind::EndUser, "mallory").unverified(),
+                    Identity::new(IdentityKind::EndUser, "alice")
+                        .with_claims(crate::Claims::from_json(r#"{"scope":"s"}"#).unwrap()),
+                ])),
+                Some(b"down") => Err(Rejection::Unavailable(UnavailableError::KeySource(
+                    crate::jwks::KeySourceError::Timeout,
+                ))),
+                Some(_) => Err(TokenError::BadSignature.into()),
+                None => Err(Rejection::MissingCredentials),
+            };
+            Box::pin(async move { result })
+        }
+    }
+
+    fn enforcer(peer: Arc<Peer>, header: Arc<Header>, audit: Arc<MemoryAuditSink>) -> Enforcer {
+        let topology = Topology::builder()
+            .mechanism("peer", peer)
+            .mechanism("header", header)
+            .domain(Domain::builder("d").trust("peer").access("header"))
+            .endpoint(Endpoint::interior("d", "/in"))
+            .endpoint(Endpoint::boundary("d", "/out").scopes(["s"]))
+            .endpoint(Endpoint::interior_and_boundary("d", "/both"))
+            .build()
+            .unwrap();
+        Enforcer::builder(topology).audit(audit).build()
+    }
+
+    async fn decide(
+        e: &Enforcer,
+        path: &str,
+        peer: &str,
+        token: Option<&'static str>,
+    ) -> Result<SecurityContext, Denial> {
+        let mut headers = http::HeaderMap::new();
+        if let Some(t) = token {
+            headers.insert("x-token", http::HeaderValue::from_static(t));
+        }
+        let view =
+            RequestView::new(&http::Method::GET, path, &headers).with_peer(peer.parse().unwrap());
+        match e.decide(&view).await {
+            Decision::Allow(p) => Ok(p.into_context()),
+            Decision::Deny(d) => Err(d),
+        }
+    }
+
+    #[tokio::test]
+    async fn exposure_selects_the_mechanism() {
+        let (peer, header, audit) = (
+            Arc::new(Peer::default()),
+            Arc::new(Header::default()),
+            Arc::new(MemoryAuditSink::default()),
+        );
+        let e = enforcer(peer.clone(), header.clone(), audit.clone());
+        // Interior: only the trust mechanism; a good access token does not help.
+        assert_eq!(
+            decide(&e, "/in", "10.0.0.1:1", None).await.unwrap().lane(),
+            Lane::Trust
+        );
+        assert_eq!(
+            decide(&e, "/in", "10.9.9.9:1", Some("good"))
+                .await
+                .unwrap_err()
+                .status(),
+            401
+        );
+        assert_eq!(header.0.load(Ordering::Relaxed), 0);
+        // Boundary: only the access mechanism; being inside does not help.
+        assert_eq!(
+            decide(&e, "/out", "10.0.0.1:1", None)
+                .await
+                .unwrap_err()
+                .status(),
+            401
+        );
+        let ctx = decide(&e, "/out", "10.9.9.9:1", Some("good"))
+            .await
+            .unwrap();
+        assert_eq!(ctx.lane(), Lane::Access);
+        // Requirements are checked against the verified principal, never an unverified one.
+        assert_eq!(ctx.principal().unwrap().subject(), "alice");
+        assert_eq!(ctx.identities()[1].subject(), "mallory");
+        assert_eq!(
+            ctx.principal().unwrap().mechanism().unwrap().as_str(),
+            "header"
+        );
+        // Both: the trust mechanism first (fast lane), then the access mechanism.
+        let before = header.0.load(Ordering::Relaxed);
+        assert_eq!(
+            decide(&e, "/both", "10.0.0.1:1", Some("good"))
+                .await
+                .unwrap()
+                .lane(),
+            Lane::Trust
+        );
+        assert_eq!(
+            header.0.load(Ordering::Relaxed),
+            before,
+            "the fast lane decided alone"
+        );
+        assert_eq!(
+            decide(&e, "/both", "10.9.9.9:1", Some("good"))
+                .await
+                .unwrap()
+                .lane(),
+            Lane::Access
+        );
+        let denied = decide(&e, "/both", "10.9.9.9:1", Some("bad"))
+            .await
+            .unwrap_err();
+        assert_eq!(denied.rejection().code(), "token_bad_signature");
+        assert_eq!(audit.events().len(), 7, "one audit event per decision");
+    }
+
+    #[tokio::test]
+    async fn unavailable_is_503_and_audited_as_such() {
+        let audit = Arc::new(MemoryAuditSink::default());
+        let e = enforcer(Arc::default(), Arc::default(), audit.clone());
+        let d = decide(&e, "/out", "10.9.9.9:1", Some("down"))
+            .await
+            .unwrap_err();
+        assert_eq!(d.status(), 503);
+        let ev = &audit.events()[0];
+        assert_eq!((ev.reason, ev.status), ("key_source_unavailable", 503));
+        assert_eq!(
+            ev.detail.as_deref(),
+            Some("unavailable: key source timed out")
+        );
+    }
+}

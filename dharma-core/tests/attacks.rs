@@ -1,5 +1,11 @@
 //! The attacks of RFC 8725 and the JWT literature, each refused cleanly.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests"
+)]
 
 use dharma_core::{
     Rejection,
@@ -29,11 +35,20 @@ async fn target(alg: &'static str) -> Target {
     server.set("/jwks", Reply::json(&jwks(&[&key])));
     let iss = server.url("");
     let verifier = JwtVerifier::builder()
-        .issuer(IssuerSpec::new(&iss).jwks_uri(&server.url("/jwks")).audience(AUD))
+        .issuer(
+            IssuerSpec::new(&iss)
+                .jwks_uri(&server.url("/jwks"))
+                .audience(AUD),
+        )
         .build()
         .unwrap();
     verifier.warm_up().await.unwrap();
-    Target { _jwks: server, verifier, key, iss }
+    Target {
+        _jwks: server,
+        verifier,
+        key,
+        iss,
+    }
 }
 
 impl Target {
@@ -66,7 +81,13 @@ async fn alg_none_in_any_case() {
         for sig in ["", "AAAA"] {
             let token = format!("{header}.{payload}.{sig}");
             let e = t.refused(&token).await;
-            assert!(matches!(e, TokenError::UnsupportedAlgorithm(_) | TokenError::Malformed(_)), "{alg}: {e:?}");
+            assert!(
+                matches!(
+                    e,
+                    TokenError::UnsupportedAlgorithm(_) | TokenError::Malformed(_)
+                ),
+                "{alg}: {e:?}"
+            );
         }
     }
 }
@@ -76,7 +97,10 @@ async fn rs256_public_key_as_hmac_secret() {
     let t = target("RS256").await;
     let jwk = t.key.jwk();
     // Secrets an attacker might derive from the public key: the JWK text and the modulus.
-    let secrets = [jwk.to_string().into_bytes(), dharma_test_support::b64_decode(jwk["n"].as_str().unwrap())];
+    let secrets = [
+        jwk.to_string().into_bytes(),
+        dharma_test_support::b64_decode(jwk["n"].as_str().unwrap()),
+    ];
     for secret in secrets {
         for alg in ["HS256", "HS384", "HS512"] {
             let input = format!(
@@ -104,8 +128,13 @@ async fn header_alg_must_match_the_key() {
     let parts: Vec<&str> = genuine.split('.').collect();
     for alg in ["ES384", "RS256", "PS256", "EdDSA"] {
         let header = b64(json!({"alg": alg, "kid": "legit"}).to_string());
-        let e = t.refused(&format!("{header}.{}.{}", parts[1], parts[2])).await;
-        assert!(matches!(e, TokenError::UnknownKey { .. } | TokenError::BadSignature), "{alg}: {e:?}");
+        let e = t
+            .refused(&format!("{header}.{}.{}", parts[1], parts[2]))
+            .await;
+        assert!(
+            matches!(e, TokenError::UnknownKey { .. } | TokenError::BadSignature),
+            "{alg}: {e:?}"
+        );
     }
 }
 
@@ -114,9 +143,13 @@ async fn embedded_jwk_is_not_trusted() {
     let t = target("ES256").await;
     let attacker = TestKey::generate("ES256", "legit");
     for kid in ["legit", "attacker"] {
-        let token = attacker.sign_with_header(json!({"jwk": attacker.jwk(), "kid": kid}), &t.claims());
+        let token =
+            attacker.sign_with_header(json!({"jwk": attacker.jwk(), "kid": kid}), &t.claims());
         let e = t.refused(&token).await;
-        assert!(matches!(e, TokenError::BadSignature | TokenError::UnknownKey { .. }), "{e:?}");
+        assert!(
+            matches!(e, TokenError::BadSignature | TokenError::UnknownKey { .. }),
+            "{e:?}"
+        );
     }
 }
 
@@ -135,7 +168,10 @@ async fn jku_and_x5u_are_never_contacted() {
     ] {
         let token = attacker.sign_with_header(header, &t.claims());
         let e = t.refused(&token).await;
-        assert!(matches!(e, TokenError::BadSignature | TokenError::UnknownKey { .. }), "{e:?}");
+        assert!(
+            matches!(e, TokenError::BadSignature | TokenError::UnknownKey { .. }),
+            "{e:?}"
+        );
     }
     assert_eq!(lure.total_hits(), 0, "a URL named by a token was fetched");
 }
@@ -145,10 +181,21 @@ async fn unknown_crit_is_refused() {
     let t = target("ES256").await;
     let mut c = t.claims();
     c["exp"] = json!(crate::now() + 60);
-    let token = t.key.sign_with_header(json!({"crit": ["urn:example:must-understand"], "urn:example:must-understand": true}), &c);
-    assert_eq!(t.refused(&token).await, TokenError::CriticalHeader("urn:example:must-understand".into()));
-    let token = t.key.sign_with_header(json!({"crit": ["b64"], "b64": false}), &c);
-    assert!(matches!(t.refused(&token).await, TokenError::CriticalHeader(_)));
+    let token = t.key.sign_with_header(
+        json!({"crit": ["urn:example:must-understand"], "urn:example:must-understand": true}),
+        &c,
+    );
+    assert_eq!(
+        t.refused(&token).await,
+        TokenError::CriticalHeader("urn:example:must-understand".into())
+    );
+    let token = t
+        .key
+        .sign_with_header(json!({"crit": ["b64"], "b64": false}), &c);
+    assert!(matches!(
+        t.refused(&token).await,
+        TokenError::CriticalHeader(_)
+    ));
 }
 
 fn now() -> u64 {
@@ -162,12 +209,29 @@ async fn truncated_and_empty_signatures() {
         let genuine = t.key.sign(&t.claims());
         let (input, sig) = genuine.rsplit_once('.').unwrap();
         let sig_bytes = dharma_test_support::b64_decode(sig);
-        assert!(matches!(t.refused(&format!("{input}.")).await, TokenError::Malformed(_)));
-        assert_eq!(t.refused(&format!("{input}.{}", b64(&sig_bytes[..sig_bytes.len() - 1]))).await, TokenError::BadSignature);
-        assert_eq!(t.refused(&format!("{input}.{}", b64(&sig_bytes[..1]))).await, TokenError::BadSignature);
+        assert!(matches!(
+            t.refused(&format!("{input}.")).await,
+            TokenError::Malformed(_)
+        ));
+        assert_eq!(
+            t.refused(&format!(
+                "{input}.{}",
+                b64(&sig_bytes[..sig_bytes.len() - 1])
+            ))
+            .await,
+            TokenError::BadSignature
+        );
+        assert_eq!(
+            t.refused(&format!("{input}.{}", b64(&sig_bytes[..1])))
+                .await,
+            TokenError::BadSignature
+        );
         let mut flipped = sig_bytes.clone();
         flipped[0] ^= 1;
-        assert_eq!(t.refused(&format!("{input}.{}", b64(&flipped))).await, TokenError::BadSignature);
+        assert_eq!(
+            t.refused(&format!("{input}.{}", b64(&flipped))).await,
+            TokenError::BadSignature
+        );
         assert!(matches!(t.refused(input).await, TokenError::Malformed(_)));
     }
 }
@@ -185,14 +249,25 @@ async fn oversized_token() {
 async fn non_json_and_deeply_nested_json() {
     let t = target("ES256").await;
     let header = json!({"alg": "ES256", "kid": "legit"}).to_string();
-    for payload in ["not json", "[]", "\"string\"", "{\"unterminated\": ", "\u{0}"] {
+    for payload in [
+        "not json",
+        "[]",
+        "\"string\"",
+        "{\"unterminated\": ",
+        "\u{0}",
+    ] {
         let e = t.refused(&t.key.sign_raw(&header, payload)).await;
         assert!(matches!(e, TokenError::Malformed(_)), "{payload:?}: {e:?}");
     }
     // Headers that are not objects with a string alg.
     for bad_header in ["nope", "[]", "{\"alg\": 256}", "{}"] {
-        let e = t.refused(&t.key.sign_raw(bad_header, &t.claims().to_string())).await;
-        assert!(matches!(e, TokenError::Malformed(_)), "{bad_header:?}: {e:?}");
+        let e = t
+            .refused(&t.key.sign_raw(bad_header, &t.claims().to_string()))
+            .await;
+        assert!(
+            matches!(e, TokenError::Malformed(_)),
+            "{bad_header:?}: {e:?}"
+        );
     }
     // Nesting deep enough to overflow a naive recursive parser, inside the size limit and
     // (with a raised limit) far beyond it.
@@ -200,15 +275,32 @@ async fn non_json_and_deeply_nested_json() {
     let e = t.refused(&t.key.sign_raw(&header, &deep(2_500))).await;
     assert!(matches!(e, TokenError::Malformed(_)), "{e:?}");
     let big = JwtVerifier::builder()
-        .issuer(IssuerSpec::new(&t.iss).keys([dharma_core::jwt::VerifyingKey::from_jwk(&t.key.jwk()).unwrap()]).audience(AUD))
+        .issuer(
+            IssuerSpec::new(&t.iss)
+                .keys([dharma_core::jwt::VerifyingKey::from_jwk(&t.key.jwk()).unwrap()])
+                .audience(AUD),
+        )
         .max_token_bytes(4 << 20)
         .build()
         .unwrap();
     // An unknown header member is skipped without recursion; the token still fails.
-    let token = t.key.sign_raw(&format!("{{\"alg\":\"ES256\",\"x\":{}{}}}", "[".repeat(500_000), "]".repeat(500_000)), "{}");
-    assert!(matches!(big.verify_token(&token).await, Err(Rejection::InvalidToken(_))));
+    let token = t.key.sign_raw(
+        &format!(
+            "{{\"alg\":\"ES256\",\"x\":{}{}}}",
+            "[".repeat(500_000),
+            "]".repeat(500_000)
+        ),
+        "{}",
+    );
+    assert!(matches!(
+        big.verify_token(&token).await,
+        Err(Rejection::InvalidToken(_))
+    ));
     let token = t.key.sign_raw(&header, &deep(500_000));
-    assert!(matches!(big.verify_token(&token).await, Err(Rejection::InvalidToken(TokenError::Malformed(_)))));
+    assert!(matches!(
+        big.verify_token(&token).await,
+        Err(Rejection::InvalidToken(TokenError::Malformed(_)))
+    ));
 }
 
 #[tokio::test]
@@ -235,11 +327,33 @@ async fn claim_attacks() {
         edit(&mut c);
         t.key.sign(&c)
     };
-    assert_eq!(t.refused(&sign(&|c| c["iss"] = json!("https://evil.example"))).await, TokenError::UntrustedIssuer("https://evil.example".into()));
-    assert_eq!(t.refused(&sign(&|c| c["aud"] = json!("other"))).await, TokenError::WrongAudience);
-    assert_eq!(t.refused(&sign(&|c| { c.as_object_mut().unwrap().remove("exp"); })).await, TokenError::Claim("exp".into()));
-    assert!(matches!(t.refused(&sign(&|c| c["exp"] = json!(now() - 3600))).await, TokenError::Expired { .. }));
-    assert!(matches!(t.refused(&sign(&|c| c["nbf"] = json!(now() + 3600))).await, TokenError::NotYetValid { .. }));
+    assert_eq!(
+        t.refused(&sign(&|c| c["iss"] = json!("https://evil.example")))
+            .await,
+        TokenError::UntrustedIssuer("https://evil.example".into())
+    );
+    assert_eq!(
+        t.refused(&sign(&|c| c["aud"] = json!("other"))).await,
+        TokenError::WrongAudience
+    );
+    assert_eq!(
+        t.refused(&sign(&|c| {
+            c.as_object_mut().unwrap().remove("exp");
+        }))
+        .await,
+        TokenError::Claim("exp".into())
+    );
+    assert!(matches!(
+        t.refused(&sign(&|c| c["exp"] = json!(now() - 3600))).await,
+        TokenError::Expired { .. }
+    ));
+    assert!(matches!(
+        t.refused(&sign(&|c| c["nbf"] = json!(now() + 3600))).await,
+        TokenError::NotYetValid { .. }
+    ));
     // An issuer's key cannot sign for another configured issuer: iss picks the key set.
-    assert!(matches!(t.refused(&sign(&|c| c["iss"] = json!(null))).await, TokenError::UntrustedIssuer(_)));
+    assert!(matches!(
+        t.refused(&sign(&|c| c["iss"] = json!(null))).await,
+        TokenError::UntrustedIssuer(_)
+    ));
 }
