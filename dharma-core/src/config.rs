@@ -80,6 +80,9 @@ pub enum ConfigError {
         /// Why.
         source: JwtConfigError,
     },
+    /// A `kind = "custom"` mechanism has settings: they belong to its code.
+    #[error("mechanisms.{0}: a custom mechanism takes no settings besides kind")]
+    CustomSettings(String),
     /// A mechanism is `kind = "custom"` but no verifier was registered under its name.
     #[error(
         "mechanisms.{0}: kind \"custom\" needs a verifier registered with ConfigLoader::mechanism"
@@ -148,15 +151,18 @@ enum UnmatchedSetting {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
-enum MechanismSection {
-    Jwt(JwtSection),
+#[serde(rename_all = "lowercase")]
+enum MechanismKind {
+    Jwt,
     Custom,
 }
 
+/// One table for every kind, so that TOML errors keep the exact key they are about.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct JwtSection {
+struct MechanismSection {
+    kind: MechanismKind,
+    #[serde(default)]
     issuers: Vec<IssuerSection>,
     #[serde(default)]
     audiences: Vec<String>,
@@ -319,27 +325,28 @@ impl ConfigLoader {
         let file = self.config.file;
         let mut topology = Topology::builder();
         let mut jwt = Vec::new();
+        let in_file: Vec<String> = file.mechanisms.keys().cloned().collect();
         for (key, section) in file.mechanisms {
-            let verifier: Arc<dyn Verifier> = match section {
-                MechanismSection::Jwt(section) => {
+            let verifier: Arc<dyn Verifier> = match section.kind {
+                MechanismKind::Jwt => {
                     let v = build_jwt(&key, section, self.client.clone(), self.clock.clone())?;
                     jwt.push((key.clone(), v.clone()));
                     Arc::new(v)
                 }
-                MechanismSection::Custom => {
-                    let Some(pos) = self.custom.iter().position(|(n, _)| *n == key) else {
-                        return Err(ConfigError::MissingCustom(key));
-                    };
-                    self.custom
-                        .get(pos)
-                        .map(|(_, v)| v.clone())
-                        .ok_or(ConfigError::MissingCustom(key.clone()))?
+                MechanismKind::Custom => {
+                    if !section.is_bare() {
+                        return Err(ConfigError::CustomSettings(key));
+                    }
+                    match self.custom.iter().find(|(n, _)| *n == key) {
+                        Some((_, v)) => v.clone(),
+                        None => return Err(ConfigError::MissingCustom(key)),
+                    }
                 }
             };
             topology = topology.mechanism(&key, verifier);
         }
         for (name, verifier) in &self.custom {
-            if !jwt.iter().any(|(k, _)| k == name) {
+            if !in_file.contains(name) {
                 topology = topology.mechanism(name, verifier.clone());
             }
         }
@@ -411,9 +418,22 @@ impl ConfigLoader {
     }
 }
 
+impl MechanismSection {
+    fn is_bare(&self) -> bool {
+        self.issuers.is_empty()
+            && self.audiences.is_empty()
+            && self.leeway_seconds.is_none()
+            && self.require_type.is_empty()
+            && self.require_claims.is_empty()
+            && self.max_token_bytes.is_none()
+            && self.token_cache_capacity.is_none()
+            && self.jwks.is_none()
+    }
+}
+
 fn build_jwt(
     key: &str,
-    s: JwtSection,
+    s: MechanismSection,
     client: Option<Arc<dyn HttpClient>>,
     clock: Option<Arc<dyn Clock>>,
 ) -> Result<JwtVerifier, ConfigError> {
@@ -552,5 +572,243 @@ impl Loaded {
     /// Starts background key refresh for every JWT mechanism.
     pub fn spawn_refresh(&self) -> Vec<RefreshHandle> {
         self.jwt.iter().map(|(_, v)| v.spawn_refresh()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        [enforcer]
+        unmatched = "deny"
+        realm = "shop"
+
+        [mechanisms.org-jwt]
+        kind = "jwt"
+        audiences = ["platform"]
+        leeway_seconds = 10
+        require_type = ["at+jwt"]
+        require_claims = ["jti"]
+        max_token_bytes = 4096
+        token_cache_capacity = 100
+
+        [[mechanisms.org-jwt.issuers]]
+        issuer = "https://idp.example"
+        jwks_uri = "https://idp.example/jwks"
+        algorithms = ["RS256", "ES256"]
+
+        [mechanisms.org-jwt.jwks]
+        min_refresh_interval_seconds = 5
+        stale_if_error_seconds = 60
+        fetch_timeout_ms = 1500
+
+        [mechanisms.network]
+        kind = "custom"
+
+        [[domains]]
+        name = "outer"
+        relation = "coarse-grained platform services"
+        trust = "org-jwt"
+        access = "org-jwt"
+
+        [[domains]]
+        name = "inner"
+        parent = "outer"
+        trust = "network"
+        access = "org-jwt"
+
+        [[endpoints]]
+        domain = "outer"
+        path = "/health"
+        exposure = "public"
+
+        [[endpoints]]
+        name = "read order"
+        domain = "outer"
+        path = "/orders/{id}"
+        methods = ["GET"]
+        exposure = "boundary"
+        scopes = ["orders:read"]
+        claims = { tenant = "acme", groups = { contains = "buyers" }, email = { present = true } }
+
+        [[endpoints]]
+        domain = "inner"
+        path = "/payments"
+        methods = ["POST"]
+        exposure = "interior+boundary"
+    "#;
+
+    #[derive(Debug)]
+    struct Nobody;
+    impl Verifier for Nobody {
+        fn verify<'a>(
+            &'a self,
+            _: &'a crate::RequestView<'a>,
+        ) -> crate::util::BoxFuture<'a, Result<crate::Authenticated, crate::Rejection>> {
+            Box::pin(async { Err(crate::Rejection::MissingCredentials) })
+        }
+    }
+
+    fn load(text: &str) -> Result<Loaded, ConfigError> {
+        Config::from_toml(text)?
+            .loader()
+            .mechanism("network", Arc::new(Nobody))
+            .load()
+    }
+
+    #[test]
+    fn good_file_means_what_the_builder_means() {
+        let loaded = load(GOOD).unwrap();
+        let t = loaded.enforcer().topology();
+        assert_eq!(t.domains().len(), 2);
+        assert_eq!(
+            t.domain("inner").unwrap().trust().unwrap().as_str(),
+            "network"
+        );
+        let names: Vec<_> = t.endpoints().iter().map(|e| e.name()).collect();
+        assert_eq!(names, ["* /health", "read order", "POST /payments"]);
+        let order = &t.endpoints()[1];
+        assert_eq!(order.exposure(), Exposure::Boundary);
+        assert_eq!(order.requirements().scopes()[0].as_str(), "orders:read");
+        let rules: Vec<_> = order
+            .requirements()
+            .claims()
+            .iter()
+            .map(|(n, r)| (n.to_string(), r.clone()))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                ("email".to_owned(), ClaimRule::Present),
+                ("groups".to_owned(), ClaimRule::Contains("buyers".into())),
+                ("tenant".to_owned(), ClaimRule::Equals("acme".into())),
+            ]
+        );
+        let payments = &t.endpoints()[2];
+        assert_eq!(payments.exposure(), Exposure::InteriorAndBoundary);
+        assert!(payments.is_hierarchical());
+        assert!(loaded.jwt("org-jwt").is_some());
+
+        // The same thing through the builder API.
+        let built = Topology::builder()
+            .mechanism("org-jwt", Arc::new(Nobody))
+            .mechanism("network", Arc::new(Nobody))
+            .domain(Domain::builder("outer").trust("org-jwt").access("org-jwt"))
+            .domain(
+                Domain::builder("inner")
+                    .parent("outer")
+                    .trust("network")
+                    .access("org-jwt"),
+            )
+            .endpoint(Endpoint::public("outer", "/health"))
+            .endpoint(
+                Endpoint::boundary("outer", "/orders/{id}")
+                    .name("read order")
+                    .methods(["GET"])
+                    .scopes(["orders:read"])
+                    .claim("email", ClaimRule::Present)
+                    .claim("groups", ClaimRule::Contains("buyers".into()))
+                    .claim_equals("tenant", "acme"),
+            )
+            .endpoint(Endpoint::interior_and_boundary("inner", "/payments").methods(["POST"]))
+            .build()
+            .unwrap();
+        for (a, b) in t.endpoints().iter().zip(built.endpoints()) {
+            assert_eq!(a.name(), b.name());
+            assert_eq!(a.exposure(), b.exposure());
+            assert_eq!(a.requirements(), b.requirements());
+            assert_eq!(a.is_hierarchical(), b.is_hierarchical());
+            assert_eq!(a.methods(), b.methods());
+        }
+    }
+
+    fn error(text: &str) -> String {
+        load(text).unwrap_err().to_string()
+    }
+
+    fn with(replace: &str, by: &str) -> String {
+        assert!(GOOD.contains(replace), "{replace}");
+        GOOD.replacen(replace, by, 1)
+    }
+
+    #[test]
+    fn errors_point_to_the_offending_key() {
+        let e = error(&with("relation = \"coarse", "relashun = \"coarse"));
+        assert!(
+            e.contains("unknown field `relashun`") && e.contains("line"),
+            "{e}"
+        );
+        let e = error(&with("exposure = \"boundary\"", "exposure = \"sideways\""));
+        assert!(e.contains("sideways") && e.contains("exposure"), "{e}");
+        let e = error(&with("leeway_seconds = 10", "leeway_seconds = \"ten\""));
+        assert!(e.contains("leeway_seconds"), "{e}");
+        let e = error(&with("kind = \"jwt\"", "kind = \"saml\""));
+        assert!(e.contains("saml"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_item() {
+        assert_eq!(
+            error(&with("domain = \"inner\"", "domain = \"nowhere\"")),
+            r#"endpoint "POST /payments": domain "nowhere" is not declared"#
+        );
+        assert_eq!(
+            error(&with("parent = \"outer\"", "parent = \"outre\"")),
+            r#"domain "inner": parent domain "outre" is not declared"#
+        );
+        assert_eq!(
+            error(&with("audiences = [\"platform\"]", "")),
+            r#"mechanisms.org-jwt: issuer "https://idp.example" has no audience"#
+        );
+        assert_eq!(
+            error(&with(
+                "jwks_uri = \"https://idp.example/jwks\"",
+                "jwks_uri = \"https://idp.example/jwks\"\ndiscovery = true"
+            )),
+            "mechanisms.org-jwt.issuers[0]: set exactly one of jwks_uri and discovery = true"
+        );
+        assert_eq!(
+            error(&with("\"RS256\", \"ES256\"", "\"RS256\", \"HS256\"")),
+            r#"mechanisms.org-jwt.issuers[0].algorithms: unsupported algorithm "HS256""#
+        );
+        assert!(
+            error(&with("https://idp.example/jwks", "http://idp.example/jwks"))
+                .contains("plain http")
+        );
+        assert_eq!(
+            error(&with(
+                "email = { present = true }",
+                "email = { present = true, extra = 1 }"
+            )),
+            "endpoints[1].claims.email: use a value, { present = true } or { contains = value }"
+        );
+        assert_eq!(
+            error(&with(
+                "min_refresh_interval_seconds = 5",
+                "min_refresh_interval_seconds = 500"
+            )),
+            "mechanisms.org-jwt: invalid JWKS cache policy: min_ttl is shorter than min_refresh_interval"
+        );
+        assert_eq!(
+            error(&with(
+                "kind = \"custom\"",
+                "kind = \"custom\"\nleeway_seconds = 1"
+            )),
+            "mechanisms.network: a custom mechanism takes no settings besides kind"
+        );
+        let e = Config::from_toml(GOOD)
+            .unwrap()
+            .load()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("mechanisms.network: kind \"custom\" needs a verifier"),
+            "{e}"
+        );
+        let e = Config::from_file("/nonexistent/dharma.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("cannot read /nonexistent/dharma.toml"), "{e}");
     }
 }
