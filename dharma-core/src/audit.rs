@@ -105,12 +105,13 @@ impl AuditSink for TracingAuditSink {
             .map(|i| format!("{}:{}", i.kind.as_str(), i.subject))
             .collect::<Vec<_>>()
             .join(",");
-        let token_ids = e
+        let mut token_ids: Vec<&str> = e
             .identities
             .iter()
             .filter_map(|i| i.token_id.as_deref())
-            .collect::<Vec<_>>()
-            .join(",");
+            .collect();
+        token_ids.dedup();
+        let token_ids = token_ids.join(",");
         macro_rules! emit {
             ($level:expr) => {
                 tracing::event!(
