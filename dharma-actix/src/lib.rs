@@ -5,3 +5,5 @@
 //! `dharma-axum`, so that a request gets the same decision, status code and
 //! `WWW-Authenticate` challenge whichever framework serves it. It is not written yet:
 //! use `dharma-axum` today.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]

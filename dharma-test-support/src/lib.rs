@@ -2,6 +2,8 @@
 //! at run time, token minting (including deliberately broken tokens), a JWKS server on
 //! 127.0.0.1 that counts its requests, a small HTTP client, and the launcher of the real
 //! OpenID provider (`oidc-provider` from npm).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

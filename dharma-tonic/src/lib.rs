@@ -5,3 +5,5 @@
 //! same [`dharma_core::Enforcer`] as the HTTP adapters and maps denials to gRPC statuses
 //! (`UNAUTHENTICATED`, `PERMISSION_DENIED`, `UNAVAILABLE`), plus a client layer that
 //! attaches tokens to outgoing calls. It is not written yet.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
