@@ -405,3 +405,61 @@ async fn background_refresh_runs_until_stopped() {
         "the refresher stops: {fetched} then {after}"
     );
 }
+
+/// A client of the user's own (a proxy, a private CA, a mesh): dharma fetches through it.
+#[derive(Debug)]
+struct Recording {
+    seen: std::sync::Mutex<Vec<(String, usize)>>,
+    body: String,
+}
+
+impl dharma_core::jwks::HttpClient for Recording {
+    fn get<'a>(
+        &'a self,
+        uri: &'a http::Uri,
+        max_body: usize,
+    ) -> dharma_core::util::BoxFuture<
+        'a,
+        Result<dharma_core::jwks::HttpResponse, dharma_core::jwks::HttpError>,
+    > {
+        self.seen.lock().unwrap().push((uri.to_string(), max_body));
+        let body = bytes::Bytes::from(self.body.clone());
+        Box::pin(async move {
+            Ok(dharma_core::jwks::HttpResponse::new(
+                http::StatusCode::OK,
+                http::HeaderMap::new(),
+                body,
+            ))
+        })
+    }
+}
+
+#[tokio::test]
+async fn injected_http_client_is_used() {
+    let key = TestKey::generate("EdDSA", "k");
+    let client = Arc::new(Recording {
+        seen: Default::default(),
+        body: jwks(&[&key]).to_string(),
+    });
+    let iss = "https://idp.example";
+    let verifier = JwtVerifier::builder()
+        .issuer(
+            IssuerSpec::new(iss)
+                .jwks_uri("https://idp.example/keys")
+                .audience(AUD),
+        )
+        .cache_policy(policy())
+        .http_client(client.clone())
+        .build()
+        .unwrap();
+    assert!(
+        verifier
+            .verify_token(&key.sign(&claims(iss, AUD, "read")))
+            .await
+            .is_ok()
+    );
+    assert_eq!(
+        *client.seen.lock().unwrap(),
+        [("https://idp.example/keys".to_owned(), 16 * 1024)]
+    );
+}
