@@ -8,7 +8,7 @@
     reason = "tests"
 )]
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
     Router,
@@ -27,6 +27,7 @@ use dharma_test_support::{
     TestKey,
     client::{get as http_get, send},
     keys::{claims, jwks},
+    server::serve_axum,
     server::{Reply, TestServer},
 };
 use http::Method;
@@ -58,20 +59,6 @@ struct App {
     key: TestKey,
     iss: String,
     jwks: TestServer,
-}
-
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap()
-    });
-    addr
 }
 
 async fn app(unmatched: Unmatched) -> App {
@@ -140,7 +127,7 @@ async fn app(unmatched: Unmatched) -> App {
         .route("/admin", get(|| async { "secret" }))
         .layer(DharmaLayer::new(enforcer));
     App {
-        base: format!("http://{}", serve(router).await),
+        base: format!("http://{}", serve_axum(router).await),
         audit,
         key,
         iss,
@@ -345,7 +332,7 @@ async fn extractor_without_the_layer_is_a_server_error() {
     async fn whoami(Authorized(_): Authorized) -> &'static str {
         "unreachable"
     }
-    let addr = serve(Router::new().route("/", get(whoami))).await;
+    let addr = serve_axum(Router::new().route("/", get(whoami))).await;
     let r = http_get(&format!("http://{addr}/"), None).await;
     assert_eq!(r.status, 500);
     assert_eq!(r.body, "internal error");

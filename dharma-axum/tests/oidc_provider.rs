@@ -9,7 +9,7 @@
     reason = "tests"
 )]
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use axum::{Router, routing::get};
 use dharma_axum::{Authorized, DharmaLayer};
@@ -23,22 +23,9 @@ use dharma_core::{
 use dharma_test_support::{
     client::get as http_get,
     idp::{Idp, OTHER_RESOURCE, RESOURCE},
+    server::serve_axum,
     tamper,
 };
-
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap()
-    });
-    addr
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oidc_provider_tokens_through_axum() {
@@ -86,7 +73,7 @@ async fn oidc_provider_tokens_through_axum() {
         .route("/orders", get(who))
         .route("/orders/write", get(who))
         .layer(DharmaLayer::new(enforcer));
-    let base = format!("http://{}", serve(app).await);
+    let base = format!("http://{}", serve_axum(app).await);
 
     // A genuine token is admitted, and the handler sees the client as the principal.
     let read = idp.token(RESOURCE, "orders:read").await;

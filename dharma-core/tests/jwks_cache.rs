@@ -66,6 +66,16 @@ async fn setup(keys: &[&TestKey], policy: CachePolicy) -> Setup {
     }
 }
 
+impl Setup {
+    /// Whether a token signed now by `key` is admitted.
+    async fn admits_fresh(&self, key: &TestKey) -> bool {
+        self.verifier
+            .verify_token(&token(key, &self.iss, &self.clock))
+            .await
+            .is_ok()
+    }
+}
+
 fn token(key: &TestKey, iss: &str, clock: &ManualClock) -> String {
     let mut c = claims(iss, AUD, "read");
     let now = clock.unix_seconds();
@@ -176,20 +186,10 @@ async fn issuer_down_serves_stale_keys_for_a_bounded_time() {
     // Expired (300 s default TTL) but within stale-if-error (600 s): still verifies, and
     // the failed refresh did not replace the keys.
     s.clock.advance(Duration::from_secs(400));
-    assert!(
-        s.verifier
-            .verify_token(&token(&key, &s.iss, &s.clock))
-            .await
-            .is_ok()
-    );
+    assert!(s.admits_fresh(&key).await);
     assert_eq!(s.server.hits("/jwks"), 2);
     // Failures are retried at most once per minimum interval.
-    assert!(
-        s.verifier
-            .verify_token(&token(&key, &s.iss, &s.clock))
-            .await
-            .is_ok()
-    );
+    assert!(s.admits_fresh(&key).await);
     assert_eq!(s.server.hits("/jwks"), 2);
 
     // Past the stale window: 503, with the reason kept for the audit trail.
@@ -273,21 +273,11 @@ async fn oversized_and_malformed_key_sets_are_refused_without_losing_good_keys()
         "/jwks",
         Reply::json(&json!({"keys": [{"kty": "RSA", "n": "!!"}, key.jwk(), "junk"]})),
     );
-    assert!(
-        s.verifier
-            .verify_token(&token(&key, &s.iss, &s.clock))
-            .await
-            .is_ok()
-    );
+    assert!(s.admits_fresh(&key).await);
     // A garbage refresh never replaces the last good keys.
     s.server.set("/jwks", Reply::status(200, "<html>"));
     s.clock.advance(Duration::from_secs(301));
-    assert!(
-        s.verifier
-            .verify_token(&token(&key, &s.iss, &s.clock))
-            .await
-            .is_ok()
-    );
+    assert!(s.admits_fresh(&key).await);
     assert_eq!(s.server.hits("/jwks"), 2);
 }
 
@@ -301,20 +291,10 @@ async fn cache_control_max_age_within_bounds() {
     );
     s.verifier.warm_up().await.unwrap();
     s.clock.advance(Duration::from_secs(59));
-    assert!(
-        s.verifier
-            .verify_token(&token(&key, &s.iss, &s.clock))
-            .await
-            .is_ok()
-    );
+    assert!(s.admits_fresh(&key).await);
     assert_eq!(s.server.hits("/jwks"), 1);
     s.clock.advance(Duration::from_secs(2));
-    assert!(
-        s.verifier
-            .verify_token(&token(&key, &s.iss, &s.clock))
-            .await
-            .is_ok()
-    );
+    assert!(s.admits_fresh(&key).await);
     assert_eq!(s.server.hits("/jwks"), 2);
     // max-age=1 is raised to min_ttl (30 s).
     s.server.set(
@@ -322,20 +302,10 @@ async fn cache_control_max_age_within_bounds() {
         Reply::json(&jwks(&[&key])).cache_control("max-age=1"),
     );
     s.clock.advance(Duration::from_secs(61));
-    assert!(
-        s.verifier
-            .verify_token(&token(&key, &s.iss, &s.clock))
-            .await
-            .is_ok()
-    );
+    assert!(s.admits_fresh(&key).await);
     assert_eq!(s.server.hits("/jwks"), 3);
     s.clock.advance(Duration::from_secs(20));
-    assert!(
-        s.verifier
-            .verify_token(&token(&key, &s.iss, &s.clock))
-            .await
-            .is_ok()
-    );
+    assert!(s.admits_fresh(&key).await);
     assert_eq!(s.server.hits("/jwks"), 3);
 }
 

@@ -166,3 +166,19 @@ impl TestServer {
         self.state.lock().unwrap().hits.values().sum()
     }
 }
+
+/// Serves an axum app on an ephemeral port of 127.0.0.1, with the peer address available
+/// to `ConnectInfo`. The server runs until the test's runtime ends.
+pub async fn serve_axum(app: axum::Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    addr
+}
