@@ -202,20 +202,12 @@ impl Enforcer {
             trail.lane = Some(Lane::Public);
             return self.allow(&trail, Some(endpoint), Vec::new());
         }
-        let (trust, access) = topology.exposure_mechanisms(endpoint);
         let mut outcome = None;
         // The fast lane first: the trust mechanism, then the access mechanism.
-        for (lane, name) in [(Lane::Trust, trust), (Lane::Access, access)] {
-            let Some(name) = name else { continue };
-            if lane == Lane::Access && trust == Some(name) {
-                continue;
-            }
-            let Some(verifier) = topology.mechanism(name) else {
-                continue;
-            };
+        for (lane, name, verifier) in endpoint.lanes() {
             let result = verifier.verify(request).await;
             let ok = result.is_ok();
-            outcome = Some((lane, name, result));
+            outcome = Some((*lane, name, result));
             if ok {
                 break;
             }

@@ -17,9 +17,10 @@ use serde_json::Value;
 
 use super::path::PathPattern;
 use crate::{
-    context::Claims,
-    names::{DomainName, Scope},
+    context::{Claims, Lane},
+    names::{DomainName, MechanismName, Scope},
     reject::{ForbiddenReason, Rejection},
+    verifier::Verifier,
 };
 
 /// Who may reach an endpoint, and so which of its domain's mechanisms checks a request.
@@ -140,6 +141,8 @@ pub struct Endpoint {
     pub(super) exposure: Exposure,
     pub(super) requirements: Requirements,
     pub(super) hierarchical: bool,
+    /// The mechanisms that may admit a request, fast lane first; resolved when built.
+    pub(super) lanes: Vec<(Lane, MechanismName, Arc<dyn Verifier>)>,
 }
 
 impl Endpoint {
@@ -192,6 +195,10 @@ impl Endpoint {
     /// an interior endpoint of the outer domain.
     pub fn is_hierarchical(&self) -> bool {
         self.hierarchical
+    }
+
+    pub(crate) fn lanes(&self) -> &[(Lane, MechanismName, Arc<dyn Verifier>)] {
+        &self.lanes
     }
 
     /// Whether the endpoint serves `method` (an endpoint with `GET` also serves `HEAD`).

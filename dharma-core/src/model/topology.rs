@@ -36,6 +36,7 @@ use super::{
     path::{PathPattern, PatternError},
 };
 use crate::{
+    context::Lane,
     names::{DomainName, MechanismName, NameError},
     verifier::Verifier,
 };
@@ -208,7 +209,7 @@ impl TopologyBuilder {
         let domains = build_domains(self.domains, &mechanisms)?;
         let mut endpoints: Vec<Endpoint> = Vec::with_capacity(self.endpoints.len());
         for spec in self.endpoints {
-            let ep = build_endpoint(spec, &domains)?;
+            let ep = build_endpoint(spec, &domains, &mechanisms)?;
             if let Some(other) = endpoints
                 .iter()
                 .find(|o| o.path.same_shape(&ep.path) && o.methods_overlap(&ep))
@@ -301,7 +302,11 @@ fn build_domains(
     Ok(domains)
 }
 
-fn build_endpoint(spec: EndpointBuilder, domains: &[Domain]) -> Result<Endpoint, TopologyError> {
+fn build_endpoint(
+    spec: EndpointBuilder,
+    domains: &[Domain],
+    mechanisms: &HashMap<MechanismName, Arc<dyn Verifier>>,
+) -> Result<Endpoint, TopologyError> {
     let methods = spec
         .methods
         .iter()
@@ -348,6 +353,19 @@ fn build_endpoint(spec: EndpointBuilder, domains: &[Domain]) -> Result<Endpoint,
         .map(|s| s.parse())
         .collect::<Result<Vec<_>, NameError>>()
         .map_err(|e| TopologyError::new(item(), e.into()))?;
+    let mut lanes = Vec::new();
+    let resolve = |name: &MechanismName| mechanisms.get(name).map(|v| (name.clone(), v.clone()));
+    if spec.exposure.is_interior()
+        && let Some((name, v)) = domain.trust.as_ref().and_then(resolve)
+    {
+        lanes.push((Lane::Trust, name, v));
+    }
+    if spec.exposure.is_boundary()
+        && domain.access != domain.trust.clone().filter(|_| spec.exposure.is_interior())
+        && let Some((name, v)) = domain.access.as_ref().and_then(resolve)
+    {
+        lanes.push((Lane::Access, name, v));
+    }
     let hierarchical = spec.exposure.is_boundary()
         && domain.parent.as_ref().is_some_and(|p| {
             domains
@@ -369,24 +387,11 @@ fn build_endpoint(spec: EndpointBuilder, domains: &[Domain]) -> Result<Endpoint,
                 .collect(),
         ),
         hierarchical,
+        lanes,
     })
 }
 
-impl Topology {
-    pub(crate) fn exposure_mechanisms(
-        &self,
-        ep: &Endpoint,
-    ) -> (Option<&MechanismName>, Option<&MechanismName>) {
-        let domain = self.domains.iter().find(|d| d.name == ep.domain);
-        let trust = domain
-            .and_then(|d| d.trust.as_ref())
-            .filter(|_| ep.exposure.is_interior());
-        let access = domain
-            .and_then(|d| d.access.as_ref())
-            .filter(|_| ep.exposure.is_boundary());
-        (trust, access)
-    }
-}
+impl Topology {}
 
 #[cfg(test)]
 mod tests {
