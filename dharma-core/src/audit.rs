@@ -23,7 +23,7 @@ use std::{
 use http::Method;
 
 use crate::{
-    context::{IdentityKind, Lane},
+    context::{Assurance, IdentityKind, Lane},
     names::{DomainName, MechanismName},
 };
 
@@ -48,8 +48,8 @@ pub struct AuditIdentity {
     pub subject: Arc<str>,
     /// Its issuer, if any.
     pub issuer: Option<String>,
-    /// Whether a mechanism verified it.
-    pub verified: bool,
+    /// How far it may be relied on.
+    pub assurance: Assurance,
     /// The token's `jti` or digest, never the token.
     pub token_id: Option<Arc<str>>,
 }

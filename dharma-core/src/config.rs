@@ -224,6 +224,8 @@ struct EndpointSection {
     scopes: Vec<String>,
     #[serde(default)]
     claims: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    allow_identified: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -385,6 +387,9 @@ impl ConfigLoader {
             .scopes(&e.scopes);
             if let Some(n) = &e.name {
                 b = b.name(n);
+            }
+            if e.allow_identified {
+                b = b.allow_identified();
             }
             for (claim, value) in e.claims {
                 b = b.claim(

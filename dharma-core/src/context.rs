@@ -105,7 +105,45 @@ impl IdentityKind {
     }
 }
 
-/// One authenticated (or, for accountability only, asserted) identity.
+/// How much an identity may be relied on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Assurance {
+    /// A mechanism authenticated it (credentials, a verified token, a trust relationship):
+    /// it may authorize.
+    Authenticated,
+    /// It is identified but not authenticated (an API key names a client application):
+    /// it authorizes only on endpoints that accept identified callers.
+    Identified,
+    /// It is carried for accountability (a propagated token read on a network-isolated
+    /// endpoint); `verified` tells whether its signature checked out. It never authorizes.
+    Accountability {
+        /// Whether the token's signature and lifetime were verified.
+        verified: bool,
+    },
+}
+
+impl Assurance {
+    /// A short lowercase label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Authenticated => "authenticated",
+            Self::Identified => "identified",
+            Self::Accountability { verified: true } => "accountability_verified",
+            Self::Accountability { verified: false } => "accountability_unverified",
+        }
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            Self::Authenticated => 0,
+            Self::Identified => 1,
+            Self::Accountability { .. } => 2,
+        }
+    }
+}
+
+/// One identity a request carries, with how far it may be relied on.
 #[derive(Debug, Clone)]
 pub struct Identity {
     kind: IdentityKind,
@@ -113,12 +151,12 @@ pub struct Identity {
     issuer: Option<Issuer>,
     claims: Claims,
     mechanism: Option<MechanismName>,
-    verified: bool,
+    assurance: Assurance,
     token_id: Option<Arc<str>>,
 }
 
 impl Identity {
-    /// A verified identity with no claims.
+    /// An authenticated identity with no claims.
     pub fn new(kind: IdentityKind, subject: impl Into<Arc<str>>) -> Self {
         Self {
             kind,
@@ -126,7 +164,7 @@ impl Identity {
             issuer: None,
             claims: Claims::default(),
             mechanism: None,
-            verified: true,
+            assurance: Assurance::Authenticated,
             token_id: None,
         }
     }
@@ -152,11 +190,18 @@ impl Identity {
         self
     }
 
-    /// Marks the identity as asserted but not verified: usable for accountability, never
-    /// for authorization. Requirements are not checked against unverified identities.
+    /// Marks the identity as identified only (see [`Assurance::Identified`]).
     #[must_use]
-    pub fn unverified(mut self) -> Self {
-        self.verified = false;
+    pub fn identified_only(mut self) -> Self {
+        self.assurance = Assurance::Identified;
+        self
+    }
+
+    /// Marks the identity as carried for accountability only (see
+    /// [`Assurance::Accountability`]). Requirements are never checked against it.
+    #[must_use]
+    pub fn for_accountability(mut self, verified: bool) -> Self {
+        self.assurance = Assurance::Accountability { verified };
         self
     }
 
@@ -184,9 +229,16 @@ impl Identity {
     pub fn mechanism(&self) -> Option<&MechanismName> {
         self.mechanism.as_ref()
     }
-    /// Whether a mechanism verified it (false: asserted only, for accountability).
-    pub fn is_verified(&self) -> bool {
-        self.verified
+    /// How far it may be relied on.
+    pub fn assurance(&self) -> Assurance {
+        self.assurance
+    }
+    /// Whether a mechanism authenticated it.
+    pub fn is_authenticated(&self) -> bool {
+        self.assurance == Assurance::Authenticated
+    }
+    pub(crate) fn assurance_rank(&self) -> u8 {
+        self.assurance.rank()
     }
     /// The token identifier (`jti` or digest), if the identity came from a token.
     pub fn token_id(&self) -> Option<&str> {
@@ -260,19 +312,21 @@ impl SecurityContext {
     pub fn lane(&self) -> Lane {
         self.0.lane
     }
-    /// Every identity, verified first.
+    /// Every identity: authenticated first, then identified, then accountability-only.
     pub fn identities(&self) -> &[Identity] {
         &self.0.identities
     }
-    /// The first verified identity: the principal requirements were checked against.
+    /// The principal the endpoint's requirements were checked against: the first
+    /// authenticated identity, or on endpoints that accept identified callers, the first
+    /// identified one. Never an accountability-only identity.
     pub fn principal(&self) -> Option<&Identity> {
-        self.0.identities.iter().find(|i| i.is_verified())
+        principal(&self.0.identities, true)
     }
     /// The first identity of a kind.
     pub fn identity(&self, kind: IdentityKind) -> Option<&Identity> {
         self.0.identities.iter().find(|i| i.kind() == kind)
     }
-    /// The principal's claims (empty when no verified identity exists).
+    /// The principal's claims (empty when there is no principal).
     pub fn claims(&self) -> &Claims {
         static EMPTY: std::sync::OnceLock<Claims> = std::sync::OnceLock::new();
         match self.principal() {
@@ -280,6 +334,18 @@ impl SecurityContext {
             None => EMPTY.get_or_init(Claims::default),
         }
     }
+}
+
+/// The first authenticated identity, else (when allowed) the first identified one.
+pub(crate) fn principal(identities: &[Identity], allow_identified: bool) -> Option<&Identity> {
+    identities
+        .iter()
+        .find(|i| i.is_authenticated())
+        .or_else(|| {
+            identities
+                .iter()
+                .find(|i| allow_identified && i.assurance == Assurance::Identified)
+        })
 }
 
 #[cfg(test)]
@@ -315,13 +381,14 @@ mod tests {
     }
 
     #[test]
-    fn principal_skips_unverified_identities() {
+    fn principal_skips_accountability_identities() {
         let ctx = SecurityContext::new(
             None,
             None,
             Lane::Trust,
             vec![
-                Identity::new(IdentityKind::EndUser, "mallory").unverified(),
+                Identity::new(IdentityKind::EndUser, "mallory").for_accountability(true),
+                Identity::new(IdentityKind::ClientApp, "app").identified_only(),
                 Identity::new(IdentityKind::Workload, "svc"),
             ],
         );

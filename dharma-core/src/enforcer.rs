@@ -35,10 +35,10 @@ use std::{fmt, sync::Arc};
 use crate::{
     audit::{AuditEvent, AuditIdentity, AuditSink, Outcome, TracingAuditSink},
     clock::{Clock, SystemClock},
-    context::{Identity, Lane, SecurityContext},
+    context::{Identity, Lane, SecurityContext, principal},
     model::{Endpoint, Exposure, Topology, check_request_path},
     names::MechanismName,
-    reject::{Denial, ForbiddenReason, MalformedRequest, Rejection},
+    reject::{Denial, MalformedRequest, Rejection},
     request::RequestView,
     util::truncate,
 };
@@ -225,16 +225,13 @@ impl Enforcer {
         for identity in &mut identities {
             identity.set_mechanism(name);
         }
-        identities.sort_by_key(|i| !i.is_verified());
-        let requirements = endpoint.requirements();
-        if !requirements.is_empty() {
-            let checked = match identities.iter().find(|i| i.is_verified()) {
-                Some(principal) => requirements.check(principal.claims()),
-                None => Err(ForbiddenReason::NoVerifiedPrincipal.into()),
-            };
-            if let Err(rejection) = checked {
-                return self.deny_authenticated(&trail, &identities, rejection);
-            }
+        identities.sort_by_key(Identity::assurance_rank);
+        let checked = match principal(&identities, endpoint.allows_identified()) {
+            Some(p) => endpoint.requirements().check(p.claims()),
+            None => Err(Rejection::NotAuthenticated),
+        };
+        if let Err(rejection) = checked {
+            return self.deny_authenticated(&trail, &identities, rejection);
         }
         self.allow(&trail, Some(endpoint), identities)
     }
@@ -304,7 +301,7 @@ impl Enforcer {
                     kind: i.kind(),
                     subject: i.subject().into(),
                     issuer: i.issuer().map(|s| s.to_string()),
-                    verified: i.is_verified(),
+                    assurance: i.assurance(),
                     token_id: i.token_id().map(Into::into),
                 })
                 .collect(),
@@ -359,7 +356,7 @@ mod tests {
             self.0.fetch_add(1, Ordering::Relaxed);
             let result = match r.headers().get("x-token").map(|v| v.as_bytes()) {
                 Some(b"good") => Ok(Authenticated::new(vec![
-                    Identity::new(IdentityKind::EndUser, "mallory").unverified(),
+                    Identity::new(IdentityKind::EndUser, "mallory").for_accountability(false),
                     Identity::new(IdentityKind::EndUser, "alice")
                         .with_claims(crate::Claims::from_json(r#"{"scope":"s"}"#).unwrap()),
                 ])),
@@ -437,7 +434,8 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ctx.lane(), Lane::Access);
-        // Requirements are checked against the verified principal, never an unverified one.
+        // Requirements are checked against the authenticated principal, never an
+        // accountability-only identity.
         assert_eq!(ctx.principal().unwrap().subject(), "alice");
         assert_eq!(ctx.identities()[1].subject(), "mallory");
         assert_eq!(

@@ -16,7 +16,7 @@ mod request;
 pub mod util;
 mod verifier;
 
-pub use context::{Claims, Identity, IdentityKind, Lane, SecurityContext};
+pub use context::{Assurance, Claims, Identity, IdentityKind, Lane, SecurityContext};
 pub use enforcer::{Decision, Enforcer, EnforcerBuilder, Permit, Unmatched};
 pub use reject::{Denial, Rejection};
 pub use request::{CredentialsError, RequestView};

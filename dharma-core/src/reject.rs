@@ -50,6 +50,10 @@ pub enum Rejection {
         /// Every scope the endpoint requires.
         required: Vec<Scope>,
     },
+    /// No identity the endpoint accepts as its principal: nothing authenticated (an API
+    /// key alone only identifies).
+    #[error("no authenticated principal")]
+    NotAuthenticated,
     /// The principal is authenticated but a policy rule refuses it.
     #[error("forbidden: {0}")]
     Forbidden(#[from] ForbiddenReason),
@@ -83,9 +87,6 @@ pub enum ForbiddenReason {
         /// The claim's name.
         claim: Arc<str>,
     },
-    /// The endpoint has requirements and no verified identity to check them against.
-    #[error("no verified principal to check the endpoint's requirements against")]
-    NoVerifiedPrincipal,
 }
 
 /// What a mechanism depended on and could not reach.
@@ -217,7 +218,7 @@ impl Rejection {
             Self::InvalidToken(e) => e.code(),
             Self::InsufficientScope { .. } => "insufficient_scope",
             Self::Forbidden(ForbiddenReason::Claim { .. }) => "claim_requirement_failed",
-            Self::Forbidden(ForbiddenReason::NoVerifiedPrincipal) => "no_verified_principal",
+            Self::NotAuthenticated => "no_authenticated_principal",
             Self::NoEndpoint => "no_endpoint",
             Self::Unavailable(UnavailableError::KeySource(_)) => "key_source_unavailable",
         }
@@ -226,7 +227,9 @@ impl Rejection {
     /// The HTTP status this rejection answers with.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MissingCredentials | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::MissingCredentials | Self::NotAuthenticated | Self::InvalidToken(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::MalformedRequest(_) => StatusCode::BAD_REQUEST,
             Self::InsufficientScope { .. } | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NoEndpoint => StatusCode::NOT_FOUND,
@@ -296,6 +299,7 @@ impl Denial {
     pub fn www_authenticate(&self) -> Option<HeaderValue> {
         let challenge = match &self.rejection {
             Rejection::MissingCredentials
+            | Rejection::NotAuthenticated
             | Rejection::MalformedRequest(_)
             | Rejection::InvalidToken(_)
             | Rejection::InsufficientScope { .. } => self.challenge(),

@@ -141,6 +141,7 @@ pub struct Endpoint {
     pub(super) exposure: Exposure,
     pub(super) requirements: Requirements,
     pub(super) hierarchical: bool,
+    pub(super) allow_identified: bool,
     /// The mechanisms that may admit a request, fast lane first; resolved when built.
     pub(super) lanes: Vec<(Lane, MechanismName, Arc<dyn Verifier>)>,
 }
@@ -197,6 +198,11 @@ impl Endpoint {
         self.hierarchical
     }
 
+    /// Whether an identified-only caller (an API key) may be the principal.
+    pub fn allows_identified(&self) -> bool {
+        self.allow_identified
+    }
+
     pub(crate) fn lanes(&self) -> &[(Lane, MechanismName, Arc<dyn Verifier>)] {
         &self.lanes
     }
@@ -230,6 +236,7 @@ pub struct EndpointBuilder {
     pub(super) methods: Vec<String>,
     pub(super) scopes: Vec<String>,
     pub(super) claims: Vec<(String, ClaimRule)>,
+    pub(super) allow_identified: bool,
 }
 
 impl EndpointBuilder {
@@ -242,7 +249,15 @@ impl EndpointBuilder {
             methods: Vec::new(),
             scopes: Vec::new(),
             claims: Vec::new(),
+            allow_identified: false,
         }
+    }
+
+    /// Accepts a caller that is only identified (an API key) as the principal. By default
+    /// an endpoint needs an authenticated principal.
+    pub fn allow_identified(mut self) -> Self {
+        self.allow_identified = true;
+        self
     }
 
     /// Names the endpoint for audit records.

@@ -387,6 +387,7 @@ fn build_endpoint(
                 .collect(),
         ),
         hierarchical,
+        allow_identified: spec.allow_identified,
         lanes,
     })
 }
