@@ -25,6 +25,7 @@ use http::Method;
 use crate::{
     context::{Assurance, IdentityKind, Lane},
     names::{DomainName, MechanismName},
+    verifier::BranchOutcome,
 };
 
 /// The tracing target of [`TracingAuditSink`].
@@ -84,6 +85,8 @@ pub struct AuditEvent {
     pub mechanism: Option<MechanismName>,
     /// The identities established (also on a deny after authentication).
     pub identities: Vec<AuditIdentity>,
+    /// What each branch of a combined mechanism said.
+    pub branches: Vec<BranchOutcome>,
 }
 
 /// Where audit events go. Must not block for long: it runs on the request path.
@@ -112,6 +115,12 @@ impl AuditSink for TracingAuditSink {
             .collect();
         token_ids.dedup();
         let token_ids = token_ids.join(",");
+        let branches = e
+            .branches
+            .iter()
+            .map(|b| format!("{}:{}", b.mechanism, b.reason))
+            .collect::<Vec<_>>()
+            .join(",");
         macro_rules! emit {
             ($level:expr) => {
                 tracing::event!(
@@ -130,6 +139,7 @@ impl AuditSink for TracingAuditSink {
                     mechanism = e.mechanism.as_ref().map(|m| m.as_str()),
                     subjects = %subjects,
                     token_ids = %token_ids,
+                    branches = %branches,
                     "dharma decision"
                 )
             };

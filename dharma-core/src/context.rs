@@ -205,8 +205,12 @@ impl Identity {
         self
     }
 
-    pub(crate) fn set_mechanism(&mut self, name: &MechanismName) {
-        self.mechanism = Some(name.clone());
+    /// Names the mechanism that authenticated the identity, unless one is named already
+    /// (a branch of a combined mechanism names itself first).
+    pub(crate) fn name_mechanism(&mut self, name: &str) {
+        if self.mechanism.is_none() {
+            self.mechanism = name.parse().ok();
+        }
     }
 
     /// What the identity stands for.

@@ -41,6 +41,7 @@ use crate::{
     reject::{Denial, MalformedRequest, Rejection},
     request::RequestView,
     util::truncate,
+    verifier::BranchOutcome,
 };
 
 /// What to do with a request that matches no declared endpoint.
@@ -157,6 +158,7 @@ struct Trail<'r, 'a> {
     endpoint: Option<&'r Endpoint>,
     lane: Option<Lane>,
     mechanism: Option<MechanismName>,
+    branches: Vec<BranchOutcome>,
 }
 
 impl Enforcer {
@@ -183,6 +185,7 @@ impl Enforcer {
             endpoint: None,
             lane: None,
             mechanism: None,
+            branches: Vec::new(),
         };
         if let Err(e) = check_request_path(request.path()) {
             return self.deny(&trail, MalformedRequest::from(e).into());
@@ -219,12 +222,16 @@ impl Enforcer {
         trail.lane = Some(lane);
         trail.mechanism = Some(name.clone());
         let mut identities = match result {
-            Ok(authenticated) => authenticated.into_identities(),
-            Err(rejection) => return self.deny(&trail, rejection),
+            Ok(authenticated) => {
+                let (identities, branches) = authenticated.into_parts(name.as_str());
+                trail.branches = branches;
+                identities
+            }
+            Err(rejection) => {
+                trail.branches = rejection.branch_outcomes().to_vec();
+                return self.deny(&trail, rejection);
+            }
         };
-        for identity in &mut identities {
-            identity.set_mechanism(name);
-        }
         identities.sort_by_key(Identity::assurance_rank);
         let checked = match principal(&identities, endpoint.allows_identified()) {
             Some(p) => endpoint.requirements().check(p.claims()),
@@ -305,6 +312,7 @@ impl Enforcer {
                     token_id: i.token_id().map(Into::into),
                 })
                 .collect(),
+            branches: trail.branches.clone(),
         };
         self.inner.audit.record(&event);
     }

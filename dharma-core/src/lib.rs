@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod clock;
+pub mod combine;
 pub mod config;
 mod context;
 mod enforcer;
@@ -11,6 +12,7 @@ pub mod jwks;
 pub mod jwt;
 pub mod model;
 pub mod names;
+pub mod network;
 pub mod reject;
 mod request;
 pub mod util;
@@ -20,4 +22,4 @@ pub use context::{Assurance, Claims, Identity, IdentityKind, Lane, SecurityConte
 pub use enforcer::{Decision, Enforcer, EnforcerBuilder, Permit, Unmatched};
 pub use reject::{Denial, Rejection};
 pub use request::{CredentialsError, RequestView};
-pub use verifier::{Authenticated, Verifier};
+pub use verifier::{Authenticated, BranchOutcome, Verifier};

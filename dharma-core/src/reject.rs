@@ -29,7 +29,10 @@ use std::sync::Arc;
 
 use http::{HeaderValue, StatusCode};
 
-use crate::{jwks::KeySourceError, model::PathError, names::Scope, request::CredentialsError};
+use crate::{
+    jwks::KeySourceError, model::PathError, names::Scope, request::CredentialsError,
+    verifier::BranchOutcome,
+};
 
 /// A refusal, with the reason kept for the audit trail.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -63,6 +66,23 @@ pub enum Rejection {
     /// A mechanism could not decide because what it depends on is unavailable.
     #[error("unavailable: {0}")]
     Unavailable(#[from] UnavailableError),
+    /// A combined mechanism refused: the rejection told to the client, and what every
+    /// branch that ran said.
+    #[error("{chosen} (branches: {})", outcome_list(outcomes))]
+    Branches {
+        /// The rejection that answers the request.
+        chosen: Box<Rejection>,
+        /// Each branch that ran, in order.
+        outcomes: Vec<BranchOutcome>,
+    },
+}
+
+fn outcome_list(outcomes: &[BranchOutcome]) -> String {
+    outcomes
+        .iter()
+        .map(|o| format!("{}: {}", o.mechanism, o.reason))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Why a request is malformed.
@@ -75,12 +95,21 @@ pub enum MalformedRequest {
     /// The path is not in normal form.
     #[error(transparent)]
     Path(#[from] PathError),
+    /// A trusted proxy sent a `Forwarded` or `X-Forwarded-For` hop that is not an address.
+    #[error("forwarded hop {0:?} is not an IP address")]
+    Forwarded(String),
 }
 
 /// Why an authenticated principal is refused.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ForbiddenReason {
+    /// The request does not come from an allowed network (network isolation).
+    #[error("client address {0} is not in an allowed network")]
+    UntrustedNetwork(String),
+    /// A mechanism needs the transport peer and the adapter did not give it.
+    #[error("the transport peer is unknown")]
+    UnknownPeer,
     /// A claim the endpoint requires is missing or has another value.
     #[error("claim {claim:?} does not meet the endpoint's requirement")]
     Claim {
@@ -209,24 +238,57 @@ impl TokenError {
 }
 
 impl Rejection {
+    /// A combined mechanism's refusal.
+    pub fn branches(chosen: Rejection, outcomes: Vec<BranchOutcome>) -> Self {
+        Self::Branches {
+            chosen: Box::new(chosen.primary().clone()),
+            outcomes,
+        }
+    }
+
+    /// The rejection that answers the request (inside a combined mechanism's refusal).
+    pub fn primary(&self) -> &Rejection {
+        match self {
+            Self::Branches { chosen, .. } => chosen.primary(),
+            other => other,
+        }
+    }
+
+    /// What the branches of a combined mechanism said (empty for a single mechanism).
+    pub fn branch_outcomes(&self) -> &[BranchOutcome] {
+        match self {
+            Self::Branches { outcomes, .. } => outcomes,
+            _ => &[],
+        }
+    }
+
+    /// Whether the request simply carried no credentials for the mechanism.
+    pub fn is_missing_credentials(&self) -> bool {
+        matches!(self.primary(), Self::MissingCredentials)
+    }
+
     /// A stable code for audit records (`missing_credentials`, `token_expired`, ...).
     pub fn code(&self) -> &'static str {
-        match self {
+        match self.primary() {
             Self::MissingCredentials => "missing_credentials",
             Self::MalformedRequest(MalformedRequest::Credentials(_)) => "malformed_credentials",
             Self::MalformedRequest(MalformedRequest::Path(_)) => "malformed_path",
+            Self::MalformedRequest(MalformedRequest::Forwarded(_)) => "malformed_forwarded",
             Self::InvalidToken(e) => e.code(),
             Self::InsufficientScope { .. } => "insufficient_scope",
             Self::Forbidden(ForbiddenReason::Claim { .. }) => "claim_requirement_failed",
+            Self::Forbidden(ForbiddenReason::UntrustedNetwork(_)) => "untrusted_network",
+            Self::Forbidden(ForbiddenReason::UnknownPeer) => "unknown_peer",
             Self::NotAuthenticated => "no_authenticated_principal",
             Self::NoEndpoint => "no_endpoint",
             Self::Unavailable(UnavailableError::KeySource(_)) => "key_source_unavailable",
+            Self::Branches { .. } => "branches",
         }
     }
 
     /// The HTTP status this rejection answers with.
     pub fn status(&self) -> StatusCode {
-        match self {
+        match self.primary() {
             Self::MissingCredentials | Self::NotAuthenticated | Self::InvalidToken(_) => {
                 StatusCode::UNAUTHORIZED
             }
@@ -234,6 +296,7 @@ impl Rejection {
             Self::InsufficientScope { .. } | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NoEndpoint => StatusCode::NOT_FOUND,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Branches { .. } => StatusCode::UNAUTHORIZED,
         }
     }
 }
@@ -271,7 +334,7 @@ impl Denial {
 
     /// The OAuth2 error code of RFC 6750, if the rejection has one.
     pub fn error_code(&self) -> Option<&'static str> {
-        match &self.rejection {
+        match self.rejection.primary() {
             Rejection::MalformedRequest(_) => Some("invalid_request"),
             Rejection::InvalidToken(_) => Some("invalid_token"),
             Rejection::InsufficientScope { .. } => Some("insufficient_scope"),
@@ -280,12 +343,15 @@ impl Denial {
     }
 
     fn description(&self) -> Option<&'static str> {
-        match &self.rejection {
+        match self.rejection.primary() {
             Rejection::MalformedRequest(MalformedRequest::Credentials(_)) => {
                 Some("the authorization header is malformed")
             }
             Rejection::MalformedRequest(MalformedRequest::Path(_)) => {
                 Some("the request path is not in normal form")
+            }
+            Rejection::MalformedRequest(MalformedRequest::Forwarded(_)) => {
+                Some("a forwarded header is malformed")
             }
             Rejection::InvalidToken(e) => Some(e.description()),
             Rejection::InsufficientScope { .. } => {
@@ -297,7 +363,7 @@ impl Denial {
 
     /// The `WWW-Authenticate` value (RFC 6750 section 3), for 400, 401 and scope-related 403.
     pub fn www_authenticate(&self) -> Option<HeaderValue> {
-        let challenge = match &self.rejection {
+        let challenge = match self.rejection.primary() {
             Rejection::MissingCredentials
             | Rejection::NotAuthenticated
             | Rejection::MalformedRequest(_)
@@ -320,7 +386,7 @@ impl Denial {
         if let Some(desc) = self.description() {
             params.push(("error_description", desc.to_owned()));
         }
-        if let Rejection::InsufficientScope { required } = &self.rejection {
+        if let Rejection::InsufficientScope { required } = self.rejection.primary() {
             params.push(("scope", scope_list(required)));
         }
         let mut out = String::from("Bearer");

@@ -27,7 +27,7 @@
 //! }
 //! ```
 
-use std::fmt::Debug;
+use std::{fmt::Debug, sync::Arc};
 
 use crate::{context::Identity, reject::Rejection, request::RequestView, util::BoxFuture};
 
@@ -44,12 +44,23 @@ pub trait Verifier: Send + Sync + Debug {
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     identities: Vec<Identity>,
+    branches: Vec<BranchOutcome>,
 }
 
 impl Authenticated {
     /// The identities, principal first.
     pub fn new(identities: Vec<Identity>) -> Self {
-        Self { identities }
+        Self {
+            identities,
+            branches: Vec::new(),
+        }
+    }
+
+    /// Records the outcomes of the branches of a combined mechanism.
+    #[must_use]
+    pub fn with_branches(mut self, branches: Vec<BranchOutcome>) -> Self {
+        self.branches = branches;
+        self
     }
 
     /// The identities.
@@ -57,7 +68,40 @@ impl Authenticated {
         &self.identities
     }
 
-    pub(crate) fn into_identities(self) -> Vec<Identity> {
-        self.identities
+    /// The outcomes of the branches of a combined mechanism (empty otherwise).
+    pub fn branches(&self) -> &[BranchOutcome] {
+        &self.branches
+    }
+
+    /// The identities, each naming `mechanism` unless it names one already, and the
+    /// branch outcomes.
+    pub(crate) fn into_parts(self, mechanism: &str) -> (Vec<Identity>, Vec<BranchOutcome>) {
+        let identities = self
+            .identities
+            .into_iter()
+            .map(|mut i| {
+                i.name_mechanism(mechanism);
+                i
+            })
+            .collect();
+        (identities, self.branches)
+    }
+}
+
+/// What one branch of a combined mechanism said, for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BranchOutcome {
+    /// The branch's name.
+    pub mechanism: Arc<str>,
+    /// `allowed`, or the branch's rejection code.
+    pub reason: &'static str,
+}
+
+impl BranchOutcome {
+    pub(crate) fn new(mechanism: &Arc<str>, reason: &'static str) -> Self {
+        Self {
+            mechanism: mechanism.clone(),
+            reason,
+        }
     }
 }
