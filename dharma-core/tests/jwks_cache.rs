@@ -384,15 +384,18 @@ struct Recording {
 }
 
 impl dharma_core::jwks::HttpClient for Recording {
-    fn get<'a>(
+    fn send<'a>(
         &'a self,
-        uri: &'a http::Uri,
+        request: http::Request<bytes::Bytes>,
         max_body: usize,
     ) -> dharma_core::util::BoxFuture<
         'a,
         Result<dharma_core::jwks::HttpResponse, dharma_core::jwks::HttpError>,
     > {
-        self.seen.lock().unwrap().push((uri.to_string(), max_body));
+        self.seen
+            .lock()
+            .unwrap()
+            .push((request.uri().to_string(), max_body));
         let body = bytes::Bytes::from(self.body.clone());
         Box::pin(async move {
             Ok(dharma_core::jwks::HttpResponse::new(

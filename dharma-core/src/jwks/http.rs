@@ -1,5 +1,6 @@
-//! The HTTP client that fetches key sets and discovery documents, as a trait so users
-//! can bring their own (a proxy, a private CA, a service mesh's client).
+//! The HTTP client that fetches key sets and discovery documents and calls introspection
+//! endpoints, as a trait so users can bring their own (a proxy, a private CA, a service
+//! mesh's client).
 //!
 //! ```
 //! use dharma_core::jwks::{HttpClient, HttpError, HttpResponse};
@@ -10,7 +11,7 @@
 //! struct Fixed(&'static str);
 //!
 //! impl HttpClient for Fixed {
-//!     fn get<'a>(&'a self, _uri: &'a http::Uri, _max: usize) -> BoxFuture<'a, Result<HttpResponse, HttpError>> {
+//!     fn send<'a>(&'a self, _request: http::Request<bytes::Bytes>, _max: usize) -> BoxFuture<'a, Result<HttpResponse, HttpError>> {
 //!         let body = bytes::Bytes::from_static(self.0.as_bytes());
 //!         Box::pin(async move { Ok(HttpResponse::new(http::StatusCode::OK, Default::default(), body)) })
 //!     }
@@ -70,16 +71,29 @@ pub enum HttpError {
     },
 }
 
-/// Fetches a URL with `GET`. Implementations must stop reading a body past `max_body`
-/// bytes (and fail with [`HttpError::TooLarge`]); dharma applies its own timeout around
-/// the call.
+/// Sends a request and reads the whole response. Implementations must stop reading a body
+/// past `max_body` bytes (and fail with [`HttpError::TooLarge`]); dharma applies its own
+/// timeout around the call.
 pub trait HttpClient: Send + Sync + Debug {
-    /// Fetches `uri`.
-    fn get<'a>(
+    /// Sends `request`.
+    fn send<'a>(
         &'a self,
-        uri: &'a Uri,
+        request: http::Request<Bytes>,
         max_body: usize,
     ) -> BoxFuture<'a, Result<HttpResponse, HttpError>>;
+}
+
+/// `GET uri` with `Accept: application/json`.
+pub(crate) async fn get_json(
+    client: &dyn HttpClient,
+    uri: &Uri,
+    max_body: usize,
+) -> Result<HttpResponse, HttpError> {
+    let request = http::Request::get(uri.clone())
+        .header(http::header::ACCEPT, "application/json")
+        .body(Bytes::new())
+        .map_err(|e| HttpError::Transport(e.to_string()))?;
+    client.send(request, max_body).await
 }
 
 #[cfg(feature = "http-client")]
@@ -88,7 +102,7 @@ pub use hyper_client::HyperClient;
 #[cfg(feature = "http-client")]
 mod hyper_client {
     use super::*;
-    use http_body_util::{BodyExt, Empty, Limited};
+    use http_body_util::{BodyExt, Full, Limited};
     use hyper_rustls::HttpsConnector;
     use hyper_util::{
         client::legacy::{Client, connect::HttpConnector},
@@ -99,7 +113,7 @@ mod hyper_client {
     /// HTTP/1.1, plain `http` allowed only where the key source allows it (loopback).
     #[derive(Clone)]
     pub struct HyperClient {
-        client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+        client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     }
 
     impl std::fmt::Debug for HyperClient {
@@ -139,16 +153,13 @@ mod hyper_client {
     }
 
     impl HttpClient for HyperClient {
-        fn get<'a>(
+        fn send<'a>(
             &'a self,
-            uri: &'a Uri,
+            request: http::Request<Bytes>,
             max_body: usize,
         ) -> BoxFuture<'a, Result<HttpResponse, HttpError>> {
             Box::pin(async move {
-                let request = http::Request::get(uri.clone())
-                    .header(http::header::ACCEPT, "application/json")
-                    .body(Empty::new())
-                    .map_err(|e| HttpError::Transport(e.to_string()))?;
+                let request = request.map(Full::new);
                 let response = self
                     .client
                     .request(request)

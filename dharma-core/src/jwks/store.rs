@@ -12,7 +12,10 @@ use arc_swap::ArcSwapOption;
 use futures_util::{FutureExt, future::Shared};
 use http::Uri;
 
-use super::{CachePolicy, HttpClient, KeySource, KeySourceError, cache_control, source::check_url};
+use super::{
+    CachePolicy, HttpClient, KeySource, KeySourceError, cache_control, http::get_json,
+    source::check_url,
+};
 use crate::{
     clock::Clock,
     jwt::{Algorithm, JwkSet, VerifyingKey, select_key},
@@ -276,10 +279,7 @@ impl KeyStore {
                 return Err(KeySourceError::Discovery("fixed key sets are not fetched"));
             }
         };
-        let response = self
-            .client
-            .get(&uri, self.policy.max_response_bytes)
-            .await?;
+        let response = get_json(&*self.client, &uri, self.policy.max_response_bytes).await?;
         if !response.status().is_success() {
             return Err(KeySourceError::Status(response.status().as_u16()));
         }
@@ -328,7 +328,7 @@ impl KeyStore {
     }
 
     async fn discover(&self, doc: &Uri) -> Result<Uri, KeySourceError> {
-        let response = self.client.get(doc, self.policy.max_response_bytes).await?;
+        let response = get_json(&*self.client, doc, self.policy.max_response_bytes).await?;
         if !response.status().is_success() {
             return Err(KeySourceError::Status(response.status().as_u16()));
         }

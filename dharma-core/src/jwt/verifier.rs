@@ -309,9 +309,9 @@ fn default_client() -> Result<Arc<dyn HttpClient>, JwtConfigError> {
 struct NoClient;
 
 impl HttpClient for NoClient {
-    fn get<'a>(
+    fn send<'a>(
         &'a self,
-        _: &'a http::Uri,
+        _: http::Request<bytes::Bytes>,
         _: usize,
     ) -> BoxFuture<'a, Result<crate::jwks::HttpResponse, crate::jwks::HttpError>> {
         Box::pin(async {
