@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod apikey;
 pub mod audit;
 pub mod clock;
 pub mod combine;
@@ -13,6 +14,7 @@ pub mod jwt;
 pub mod model;
 pub mod names;
 pub mod network;
+pub mod propagate;
 pub mod reject;
 mod request;
 pub mod util;

@@ -201,6 +201,15 @@ pub enum TokenError {
     /// The `typ` header is not one of the accepted types.
     #[error("token type {0:?} is not accepted")]
     WrongType(String),
+    /// An API key that names no client.
+    #[error("API key is not known")]
+    UnknownApiKey,
+    /// The authorization server does not know the token (introspection: `active: false`).
+    #[error("token is not active")]
+    Inactive,
+    /// The introspection endpoint refused the token's type (`unsupported_token_type`).
+    #[error("token type is not supported by the introspection endpoint")]
+    UnsupportedTokenType,
     /// The key that verified a cached token has left the key set.
     #[error("the signing key is no longer published")]
     KeyRevoked,
@@ -225,6 +234,9 @@ impl TokenError {
             Self::Claim(_) => "token_claim_invalid",
             Self::WrongType(_) => "token_type_rejected",
             Self::KeyRevoked => "token_key_revoked",
+            Self::UnknownApiKey => "api_key_unknown",
+            Self::Inactive => "token_inactive",
+            Self::UnsupportedTokenType => "token_type_unsupported",
         }
     }
 

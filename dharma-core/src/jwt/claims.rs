@@ -98,7 +98,7 @@ impl ClaimRules {
 /// is the client, only the client.
 pub(crate) fn identities(
     claims: Claims,
-    issuer: &Issuer,
+    issuer: Option<&Issuer>,
     token_id: Arc<str>,
 ) -> Result<Vec<Identity>, TokenError> {
     let sub = claims.str("sub").filter(|s| !s.is_empty());
@@ -107,10 +107,13 @@ pub(crate) fn identities(
         .or_else(|| claims.str("azp"))
         .filter(|s| !s.is_empty());
     let make = |kind, subject: &str| {
-        Identity::new(kind, truncate(subject, 256))
+        let id = Identity::new(kind, truncate(subject, 256))
             .with_claims(claims.clone())
-            .with_issuer(issuer.clone())
-            .with_token_id(token_id.clone())
+            .with_token_id(token_id.clone());
+        match issuer {
+            Some(iss) => id.with_issuer(iss.clone()),
+            None => id,
+        }
     };
     let out = match (sub, client) {
         (Some(s), Some(c)) if s == c => vec![make(IdentityKind::ClientApp, c)],
@@ -247,7 +250,7 @@ mod tests {
     #[test]
     fn identities_from_claims() {
         let iss: Issuer = "https://idp".parse().unwrap();
-        let ids = |v: Value| identities(Claims::new(map(v)), &iss, "t".into());
+        let ids = |v: Value| identities(Claims::new(map(v)), Some(&iss), "t".into());
         let kinds = |v: Value| {
             ids(v)
                 .unwrap()

@@ -19,5 +19,7 @@ pub mod jws;
 mod verifier;
 
 pub use alg::{Algorithm, AlgorithmSet};
+pub(crate) use claims::identities as identities_of;
 pub use jwk::{JwkError, JwkSet, JwkSetError, VerifyingKey, select_key};
+pub(crate) use verifier::token_id;
 pub use verifier::{IssuerSpec, JwtConfigError, JwtVerifier, JwtVerifierBuilder};

@@ -393,6 +393,11 @@ impl JwtVerifier {
             .collect()
     }
 
+    /// The longest token accepted.
+    pub fn max_token_bytes(&self) -> usize {
+        self.inner.max_token_bytes
+    }
+
     /// Verifies one token.
     pub async fn verify_token(&self, token: &str) -> Result<Authenticated, Rejection> {
         let inner = &*self.inner;
@@ -478,12 +483,12 @@ impl JwtVerifier {
         jws.verify(&key)?;
         let now = inner.clock.unix_seconds();
         let exp = inner.rules.check(&claims, &entry.audiences, now)?;
-        let token_id: Arc<str> = match claims.get("jti").and_then(Value::as_str) {
-            Some(jti) => crate::util::truncate(jti, 128).into(),
-            None => digest_id(digest).into(),
-        };
-        let authenticated =
-            Authenticated::new(identities(Claims::new(claims), &entry.issuer, token_id)?);
+        let token_id = token_id_of(digest, &claims);
+        let authenticated = Authenticated::new(identities(
+            Claims::new(claims),
+            Some(&entry.issuer),
+            token_id,
+        )?);
         let verified = Verified {
             authenticated: authenticated.clone(),
             exp,
@@ -495,13 +500,22 @@ impl JwtVerifier {
     }
 }
 
-/// A short, non-reversible name for a token in audit records.
-fn digest_id(digest: &[u8; 32]) -> String {
+/// How audit records name a token: its `jti`, or else `sha256:` and the first 12 bytes
+/// of its digest. Never the token.
+fn token_id_of(digest: &[u8; 32], claims: &Map<String, Value>) -> Arc<str> {
+    if let Some(jti) = claims.get("jti").and_then(Value::as_str) {
+        return crate::util::truncate(jti, 128).into();
+    }
     let mut out = String::from("sha256:");
     for b in digest.iter().take(12) {
         out.push_str(&format!("{b:02x}"));
     }
-    out
+    out.into()
+}
+
+/// [`token_id_of`] for a token not digested yet.
+pub(crate) fn token_id(token: &str, claims: &Map<String, Value>) -> Arc<str> {
+    token_id_of(&TokenCache::digest(token), claims)
 }
 
 impl Verifier for JwtVerifier {

@@ -1,0 +1,147 @@
+//! Propagated tokens for accountability: on a network-isolated interior endpoint, the
+//! caller is trusted by its position, and the JWT it forwards says on whose behalf it acts.
+//!
+//! [`PropagatedJwt`] reads that token into the security context without using it to
+//! authorize: its identities are [`Accountability`](crate::Assurance::Accountability)
+//! identities, `verified: true` when the token checks out with the configured
+//! [`JwtVerifier`], `verified: false` when it does not (expired, unknown key, forged) but
+//! can still be read. It never refuses a request; combine it with the trust mechanism:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use dharma_core::{combine::AllOf, network::NetworkVerifier, propagate::PropagatedJwt};
+//! use dharma_core::jwt::{IssuerSpec, JwtVerifier};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let jwt = JwtVerifier::builder()
+//!     .issuer(IssuerSpec::new("https://sts.outer.example").discovery().audience("inner"))
+//!     .build()?;
+//! let trust = AllOf::new([
+//!     ("network", Arc::new(NetworkVerifier::builder().allow("10.20.0.0/16")?.build()) as _),
+//!     ("caller", Arc::new(PropagatedJwt::new(jwt)) as _),
+//! ]);
+//! # let _ = trust; Ok(()) }
+//! ```
+
+use serde_json::{Map, Value};
+
+use crate::{
+    context::{Claims, Identity},
+    jwt::JwtVerifier,
+    names::Issuer,
+    reject::Rejection,
+    request::RequestView,
+    util::BoxFuture,
+    verifier::{Authenticated, Verifier},
+};
+
+/// Reads a propagated bearer JWT for accountability. Never refuses.
+#[derive(Debug, Clone)]
+pub struct PropagatedJwt {
+    verifier: JwtVerifier,
+}
+
+impl PropagatedJwt {
+    /// Reads tokens with `verifier` deciding whether they are verified.
+    pub fn new(verifier: JwtVerifier) -> Self {
+        Self { verifier }
+    }
+}
+
+impl Verifier for PropagatedJwt {
+    fn verify<'a>(
+        &'a self,
+        request: &'a RequestView<'a>,
+    ) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
+        Box::pin(async move {
+            let Ok(Some(token)) = request.bearer_token() else {
+                return Ok(Authenticated::new(Vec::new()));
+            };
+            let identities = match self.verifier.verify_token(token).await {
+                Ok(a) => a
+                    .identities()
+                    .iter()
+                    .cloned()
+                    .map(|i| i.for_accountability(true))
+                    .collect(),
+                Err(_) => unverified(token, self.verifier.max_token_bytes()).unwrap_or_default(),
+            };
+            Ok(Authenticated::new(identities))
+        })
+    }
+}
+
+/// The identities a token names, read without checking anything.
+fn unverified(token: &str, max: usize) -> Option<Vec<Identity>> {
+    if token.len() > max {
+        return None;
+    }
+    let payload = token.split('.').nth(1)?;
+    let bytes =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).ok()?;
+    let claims: Map<String, Value> = serde_json::from_slice(&bytes).ok()?;
+    let issuer = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<Issuer>().ok());
+    let token_id = crate::jwt::token_id(token, &claims);
+    let ids = crate::jwt::identities_of(Claims::new(claims), issuer.as_ref(), token_id).ok()?;
+    Some(
+        ids.into_iter()
+            .map(|i| i.for_accountability(false))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        Assurance,
+        jwt::{IssuerSpec, VerifyingKey},
+    };
+
+    #[tokio::test]
+    async fn reads_verified_and_unverified_tokens_and_never_refuses() {
+        // A fixed Ed25519 key (RFC 8037 A.2), with no private part here.
+        let jwk = serde_json::json!({"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+        let v = JwtVerifier::builder()
+            .issuer(
+                IssuerSpec::new("https://sts")
+                    .keys([VerifyingKey::from_jwk(&jwk).unwrap()])
+                    .audience("inner"),
+            )
+            .build()
+            .unwrap();
+        let p = PropagatedJwt::new(v);
+        let run = |auth: Option<&'static str>| {
+            let mut h = http::HeaderMap::new();
+            if let Some(a) = auth {
+                h.insert(
+                    http::header::AUTHORIZATION,
+                    http::HeaderValue::from_static(a),
+                );
+            }
+            h
+        };
+        let check = async |h: http::HeaderMap| {
+            let view = RequestView::new(&http::Method::GET, "/", &h);
+            p.verify(&view).await.unwrap()
+        };
+        assert!(check(run(None)).await.identities().is_empty());
+        assert!(
+            check(run(Some("Bearer garbage")))
+                .await
+                .identities()
+                .is_empty()
+        );
+        // {"alg":"EdDSA"} . {"iss":"https://sts","sub":"alice","exp":1} . bad signature
+        let forged = "Bearer eyJhbGciOiJFZERTQSJ9.eyJpc3MiOiJodHRwczovL3N0cyIsInN1YiI6ImFsaWNlIiwiZXhwIjoxfQ.AAAA";
+        let a = check(run(Some(forged))).await;
+        assert_eq!(a.identities()[0].subject(), "alice");
+        assert_eq!(
+            a.identities()[0].assurance(),
+            Assurance::Accountability { verified: false }
+        );
+    }
+}
