@@ -9,6 +9,7 @@ pub mod combine;
 pub mod config;
 mod context;
 mod enforcer;
+pub mod introspect;
 pub mod jwks;
 pub mod jwt;
 pub mod model;

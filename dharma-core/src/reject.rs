@@ -125,6 +125,9 @@ pub enum UnavailableError {
     /// No usable signing keys: the key source failed and no cached keys are left.
     #[error(transparent)]
     KeySource(#[from] KeySourceError),
+    /// The introspection endpoint failed, timed out or answered nonsense.
+    #[error(transparent)]
+    Introspection(#[from] crate::introspect::IntrospectionError),
 }
 
 /// Why a token is not valid. `Display` quotes and truncates anything the token said.
@@ -294,6 +297,7 @@ impl Rejection {
             Self::NotAuthenticated => "no_authenticated_principal",
             Self::NoEndpoint => "no_endpoint",
             Self::Unavailable(UnavailableError::KeySource(_)) => "key_source_unavailable",
+            Self::Unavailable(UnavailableError::Introspection(_)) => "introspection_unavailable",
             Self::Branches { .. } => "branches",
         }
     }

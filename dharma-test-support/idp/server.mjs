@@ -33,6 +33,15 @@ const provider = new Provider(issuer, {
       response_types: [],
       scope: SCOPES,
     },
+    {
+      client_id: 'svc-post',
+      client_secret: 'svc-post-secret',
+      grant_types: ['client_credentials'],
+      redirect_uris: [],
+      response_types: [],
+      scope: SCOPES,
+      token_endpoint_auth_method: 'client_secret_post',
+    },
   ],
   scopes: ['openid', 'offline_access', ...SCOPES.split(' ')],
   jwks: {
@@ -67,6 +76,10 @@ const provider = new Provider(issuer, {
 provider.proxy = false;
 server.on('request', provider.callback());
 process.stdout.write(`${JSON.stringify({ issuer })}\n`);
+// After the announcement, stdout is not read: the provider's notices go to stderr.
+process.stdout.on('error', () => {});
+console.log = console.error;
+console.info = console.error;
 // Stop with the parent: the test harness closes stdin.
 process.stdin.resume();
 process.stdin.on('end', () => process.exit(0));

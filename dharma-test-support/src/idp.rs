@@ -23,6 +23,10 @@ pub struct Idp {
 pub const CLIENT_ID: &str = "svc-client";
 /// Its secret.
 pub const CLIENT_SECRET: &str = "svc-secret";
+/// A client that authenticates with `client_secret_post`.
+pub const POST_CLIENT_ID: &str = "svc-post";
+/// Its secret.
+pub const POST_CLIENT_SECRET: &str = "svc-post-secret";
 /// A resource whose access tokens are JWTs (RFC 9068).
 pub const RESOURCE: &str = "urn:dharma:orders";
 /// Another JWT resource, for wrong-audience tests.
@@ -73,6 +77,27 @@ impl Idp {
     /// The issuer URL (`http://127.0.0.1:port`).
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// The RFC 7662 introspection endpoint.
+    pub fn introspection_endpoint(&self) -> String {
+        format!("{}/token/introspection", self.issuer)
+    }
+
+    /// Revokes a token (RFC 7009) as the client that obtained it.
+    pub async fn revoke(&self, token: &str) {
+        let resp = client::send(
+            Method::POST,
+            &format!("{}/token/revocation", self.issuer),
+            &[],
+            Some(&[
+                ("token", token),
+                ("client_id", CLIENT_ID),
+                ("client_secret", CLIENT_SECRET),
+            ]),
+        )
+        .await;
+        assert_eq!(resp.status, 200, "revocation failed: {}", resp.body);
     }
 
     /// Requests a client-credentials access token for `resource` and `scope`.

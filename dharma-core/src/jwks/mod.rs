@@ -38,6 +38,7 @@ use std::time::Duration;
 #[cfg(feature = "http-client")]
 pub use self::http::HyperClient;
 pub use self::http::{HttpClient, HttpError, HttpResponse};
+pub(crate) use self::source::check_url;
 pub use self::source::{KeySource, SourceError};
 pub use self::store::RefreshHandle;
 pub(crate) use self::store::spawn_refresher;

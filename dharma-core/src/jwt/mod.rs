@@ -19,7 +19,13 @@ pub mod jws;
 mod verifier;
 
 pub use alg::{Algorithm, AlgorithmSet};
+pub(crate) use cache::TokenCache;
 pub(crate) use claims::identities as identities_of;
 pub use jwk::{JwkError, JwkSet, JwkSetError, VerifyingKey, select_key};
 pub(crate) use verifier::token_id;
+
+/// The SHA-256 of a token: how caches name it.
+pub(crate) fn digest(token: &str) -> [u8; 32] {
+    TokenCache::digest(token)
+}
 pub use verifier::{IssuerSpec, JwtConfigError, JwtVerifier, JwtVerifierBuilder};

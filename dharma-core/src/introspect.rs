@@ -1,0 +1,496 @@
+//! OAuth2 token introspection (RFC 7662): the access mechanism for opaque tokens.
+//!
+//! The verifier asks the authorization server about each bearer token it has not seen,
+//! authenticating as a client (`client_secret_basic` or `client_secret_post`). Answers are
+//! cached: active ones until `min(exp, max_ttl)`, inactive ones for `inactive_ttl`;
+//! concurrent requests with one token share one call. A cached answer is only ever the
+//! token's claims: the endpoint's scopes and claim rules are checked against them on every
+//! request, so it is never reused for a different requirement, and each verifier (with its
+//! audiences) has its own cache. When the endpoint errs or times out, the request fails
+//! closed with `503` and the audit reason `introspection_unavailable`.
+//!
+//! ```
+//! use dharma_core::introspect::{ClientAuth, IntrospectionVerifier};
+//!
+//! let opaque = IntrospectionVerifier::builder("https://as.example/oauth2/introspect")
+//!     .client("orders-api", "s3cret", ClientAuth::Basic)
+//!     .audience("urn:orders")
+//!     .build()?;
+//! # let _ = opaque;
+//! # Ok::<(), dharma_core::introspect::IntrospectionConfigError>(())
+//! ```
+
+use std::{
+    fmt,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use bytes::Bytes;
+use http::{HeaderValue, Method, Uri, header};
+use moka::{Expiry, future::Cache};
+use serde_json::{Map, Value};
+
+use crate::{
+    clock::{Clock, SystemClock},
+    context::Claims,
+    jwks::{HttpClient, HttpError, SourceError},
+    names::{Audience, Issuer, NameError},
+    reject::{MalformedRequest, Rejection, TokenError, UnavailableError},
+    request::RequestView,
+    util::{BoxFuture, truncate},
+    verifier::{Authenticated, Verifier},
+};
+
+/// How the verifier authenticates to the introspection endpoint (RFC 6749 section 2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientAuth {
+    /// HTTP Basic with the form-encoded id and secret (`client_secret_basic`).
+    Basic,
+    /// `client_id` and `client_secret` in the form body (`client_secret_post`).
+    Post,
+}
+
+/// Why an introspection call failed. Kept for the audit trail; clients see `503`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum IntrospectionError {
+    /// The call did not finish within the timeout.
+    #[error("introspection timed out")]
+    Timeout,
+    /// The HTTP client failed.
+    #[error("introspection endpoint unreachable: {0}")]
+    Http(#[from] HttpError),
+    /// An unexpected status (a `401` means the verifier's own credentials were refused).
+    #[error("introspection endpoint answered HTTP {0}")]
+    Status(u16),
+    /// The answer is not an RFC 7662 response.
+    #[error("introspection response rejected: {0}")]
+    InvalidResponse(&'static str),
+}
+
+/// An introspection configuration that cannot work.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum IntrospectionConfigError {
+    /// The endpoint URL is unusable.
+    #[error(transparent)]
+    Endpoint(#[from] SourceError),
+    /// No client credentials.
+    #[error("introspection needs a client id and secret")]
+    NoClient,
+    /// An audience or issuer does not parse.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// No HTTP client is available.
+    #[error("no HTTP client: enable the http-client feature or provide one")]
+    NoHttpClient,
+}
+
+/// What the authorization server said about a token.
+#[derive(Debug)]
+enum Answer {
+    Active { claims: Claims, exp: Option<u64> },
+    Inactive,
+    UnsupportedType,
+}
+
+#[derive(Debug)]
+struct Cached {
+    answer: Answer,
+    ttl: Duration,
+}
+
+struct ByAnswer;
+
+impl Expiry<[u8; 32], Arc<Cached>> for ByAnswer {
+    fn expire_after_create(
+        &self,
+        _: &[u8; 32],
+        value: &Arc<Cached>,
+        _: Instant,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+/// Builds an [`IntrospectionVerifier`].
+#[must_use]
+pub struct IntrospectionVerifierBuilder {
+    endpoint: String,
+    client: Option<(String, String, ClientAuth)>,
+    audiences: Vec<String>,
+    issuer: Option<String>,
+    max_ttl: Duration,
+    inactive_ttl: Duration,
+    timeout: Duration,
+    capacity: u64,
+    max_response_bytes: usize,
+    http: Option<Arc<dyn HttpClient>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for IntrospectionVerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntrospectionVerifierBuilder")
+            .field("endpoint", &self.endpoint)
+            .field(
+                "client",
+                &self.client.as_ref().map(|(id, _, auth)| (id, auth)),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl IntrospectionVerifierBuilder {
+    /// The client credentials the verifier introspects with.
+    pub fn client(mut self, id: &str, secret: &str, auth: ClientAuth) -> Self {
+        self.client = Some((id.to_owned(), secret.to_owned(), auth));
+        self
+    }
+    /// Requires `aud` to name this audience (repeatable). Without any, `aud` is not checked.
+    pub fn audience(mut self, audience: &str) -> Self {
+        self.audiences.push(audience.to_owned());
+        self
+    }
+    /// Requires `iss`, when the answer has one, to be this issuer; identities name it.
+    pub fn issuer(mut self, issuer: &str) -> Self {
+        self.issuer = Some(issuer.to_owned());
+        self
+    }
+    /// Longest time an active answer is reused (default 60 seconds).
+    pub fn max_ttl(mut self, ttl: Duration) -> Self {
+        self.max_ttl = ttl;
+        self
+    }
+    /// How long an inactive answer is reused (default 10 seconds).
+    pub fn inactive_ttl(mut self, ttl: Duration) -> Self {
+        self.inactive_ttl = ttl;
+        self
+    }
+    /// Timeout of one call (default 5 seconds).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+    /// How many answers to keep (default 10 000).
+    pub fn cache_capacity(mut self, capacity: u64) -> Self {
+        self.capacity = capacity;
+        self
+    }
+    /// The HTTP client.
+    pub fn http_client(mut self, client: Arc<dyn HttpClient>) -> Self {
+        self.http = Some(client);
+        self
+    }
+    /// The clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Validates the configuration.
+    pub fn build(self) -> Result<IntrospectionVerifier, IntrospectionConfigError> {
+        let endpoint = crate::jwks::check_url(&self.endpoint)?;
+        let (client_id, secret, auth) = self.client.ok_or(IntrospectionConfigError::NoClient)?;
+        if client_id.is_empty() {
+            return Err(IntrospectionConfigError::NoClient);
+        }
+        let audiences = self
+            .audiences
+            .iter()
+            .map(|a| a.parse())
+            .collect::<Result<Vec<Audience>, _>>()?;
+        let issuer = self.issuer.as_deref().map(str::parse).transpose()?;
+        let http = match self.http {
+            Some(h) => h,
+            None => default_client()?,
+        };
+        Ok(IntrospectionVerifier {
+            inner: Arc::new(Inner {
+                endpoint,
+                client_id,
+                secret,
+                auth,
+                audiences,
+                issuer,
+                max_ttl: self.max_ttl,
+                inactive_ttl: self.inactive_ttl,
+                timeout: self.timeout,
+                max_response_bytes: self.max_response_bytes,
+                http,
+                clock: self.clock,
+                cache: Cache::builder()
+                    .max_capacity(self.capacity)
+                    .expire_after(ByAnswer)
+                    .build(),
+                calls: AtomicU64::new(0),
+            }),
+        })
+    }
+}
+
+#[cfg(feature = "http-client")]
+fn default_client() -> Result<Arc<dyn HttpClient>, IntrospectionConfigError> {
+    crate::jwks::HyperClient::new()
+        .map(|c| Arc::new(c) as Arc<dyn HttpClient>)
+        .map_err(|_| IntrospectionConfigError::NoHttpClient)
+}
+
+#[cfg(not(feature = "http-client"))]
+fn default_client() -> Result<Arc<dyn HttpClient>, IntrospectionConfigError> {
+    Err(IntrospectionConfigError::NoHttpClient)
+}
+
+struct Inner {
+    endpoint: Uri,
+    client_id: String,
+    secret: String,
+    auth: ClientAuth,
+    audiences: Vec<Audience>,
+    issuer: Option<Issuer>,
+    max_ttl: Duration,
+    inactive_ttl: Duration,
+    timeout: Duration,
+    max_response_bytes: usize,
+    http: Arc<dyn HttpClient>,
+    clock: Arc<dyn Clock>,
+    cache: Cache<[u8; 32], Arc<Cached>>,
+    calls: AtomicU64,
+}
+
+/// Verifies opaque bearer tokens by asking the authorization server. Cheap to clone.
+#[derive(Clone)]
+pub struct IntrospectionVerifier {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for IntrospectionVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntrospectionVerifier")
+            .field("endpoint", &self.inner.endpoint.to_string())
+            .field("client_id", &self.inner.client_id)
+            .field("auth", &self.inner.auth)
+            .field("audiences", &self.inner.audiences)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IntrospectionVerifier {
+    /// Starts configuring a verifier for an introspection endpoint URL (`https`, or `http`
+    /// on loopback).
+    pub fn builder(endpoint: &str) -> IntrospectionVerifierBuilder {
+        IntrospectionVerifierBuilder {
+            endpoint: endpoint.to_owned(),
+            client: None,
+            audiences: Vec::new(),
+            issuer: None,
+            max_ttl: Duration::from_secs(60),
+            inactive_ttl: Duration::from_secs(10),
+            timeout: Duration::from_secs(5),
+            capacity: 10_000,
+            max_response_bytes: 64 * 1024,
+            http: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// How many introspection calls have started (for metrics and tests).
+    pub fn calls(&self) -> u64 {
+        self.inner.calls.load(Ordering::Relaxed)
+    }
+
+    /// Verifies one token.
+    pub async fn verify_token(&self, token: &str) -> Result<Authenticated, Rejection> {
+        let inner = &*self.inner;
+        let digest = crate::jwt::digest(token);
+        let cached = inner
+            .cache
+            .try_get_with(digest, self.introspect(token))
+            .await
+            .map_err(|e| Rejection::Unavailable(UnavailableError::Introspection((*e).clone())))?;
+        let claims = match &cached.answer {
+            Answer::Inactive => return Err(TokenError::Inactive.into()),
+            Answer::UnsupportedType => return Err(TokenError::UnsupportedTokenType.into()),
+            Answer::Active { claims, exp } => {
+                let now = inner.clock.unix_seconds();
+                if let Some(exp) = *exp
+                    && now >= exp
+                {
+                    return Err(TokenError::Expired { now, exp }.into());
+                }
+                claims
+            }
+        };
+        if !inner.audiences.is_empty() && !audience_ok(claims.get("aud"), &inner.audiences) {
+            return Err(TokenError::WrongAudience.into());
+        }
+        let issuer = match (claims.str("iss"), &inner.issuer) {
+            (Some(iss), Some(expected)) if iss != expected.as_str() => {
+                return Err(TokenError::UntrustedIssuer(truncate(iss, 64)).into());
+            }
+            (Some(iss), None) => iss.parse().ok(),
+            (_, expected) => expected.clone(),
+        };
+        let token_id = crate::jwt::token_id(token, claims.as_map());
+        let identities = crate::jwt::identities_of(claims.clone(), issuer.as_ref(), token_id)?;
+        Ok(Authenticated::new(identities))
+    }
+
+    async fn introspect(&self, token: &str) -> Result<Arc<Cached>, IntrospectionError> {
+        let inner = &*self.inner;
+        inner.calls.fetch_add(1, Ordering::Relaxed);
+        let mut form = vec![("token", token), ("token_type_hint", "access_token")];
+        if inner.auth == ClientAuth::Post {
+            form.push(("client_id", &inner.client_id));
+            form.push(("client_secret", &inner.secret));
+        }
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut request = http::Request::builder()
+            .method(Method::POST)
+            .uri(inner.endpoint.clone())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ACCEPT, "application/json");
+        if inner.auth == ClientAuth::Basic {
+            let pair = format!(
+                "{}:{}",
+                form_encode(&inner.client_id),
+                form_encode(&inner.secret)
+            );
+            let value = HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(pair)))
+                .map_err(|_| {
+                    IntrospectionError::InvalidResponse("client credentials are not header-safe")
+                })?;
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        let request = request
+            .body(Bytes::from(body))
+            .map_err(|_| IntrospectionError::InvalidResponse("request could not be built"))?;
+        let response = tokio::time::timeout(
+            inner.timeout,
+            inner.http.send(request, inner.max_response_bytes),
+        )
+        .await
+        .map_err(|_| IntrospectionError::Timeout)??;
+        let doc: Option<Map<String, Value>> = serde_json::from_slice(response.body()).ok();
+        let status = response.status().as_u16();
+        if status == 400
+            && doc
+                .as_ref()
+                .and_then(|d| d.get("error"))
+                .is_some_and(|e| e == "unsupported_token_type")
+        {
+            return Ok(Arc::new(Cached {
+                answer: Answer::UnsupportedType,
+                ttl: inner.inactive_ttl,
+            }));
+        }
+        if status != 200 {
+            return Err(IntrospectionError::Status(status));
+        }
+        let doc = doc.ok_or(IntrospectionError::InvalidResponse("not a JSON object"))?;
+        let inactive = || {
+            Arc::new(Cached {
+                answer: Answer::Inactive,
+                ttl: inner.inactive_ttl,
+            })
+        };
+        match doc.get("active") {
+            Some(Value::Bool(true)) => {}
+            Some(Value::Bool(false)) => return Ok(inactive()),
+            _ => return Err(IntrospectionError::InvalidResponse("no boolean \"active\"")),
+        }
+        let exp = match doc.get("exp") {
+            None => None,
+            Some(v) => Some(v.as_u64().ok_or(IntrospectionError::InvalidResponse(
+                "\"exp\" is not a number",
+            ))?),
+        };
+        let now = inner.clock.unix_seconds();
+        let ttl = match exp {
+            Some(exp) if exp <= now => return Ok(inactive()),
+            Some(exp) => inner.max_ttl.min(Duration::from_secs(exp - now)),
+            None => inner.max_ttl,
+        };
+        Ok(Arc::new(Cached {
+            answer: Answer::Active {
+                claims: Claims::new(doc),
+                exp,
+            },
+            ttl,
+        }))
+    }
+}
+
+fn audience_ok(aud: Option<&Value>, accepted: &[Audience]) -> bool {
+    let accepts = |a: &str| accepted.iter().any(|x| x.as_str() == a);
+    match aud {
+        Some(Value::String(a)) => accepts(a),
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(accepts),
+        _ => false,
+    }
+}
+
+/// `application/x-www-form-urlencoded` encoding of one name or value.
+fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(char::from(b))
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+impl Verifier for IntrospectionVerifier {
+    fn verify<'a>(
+        &'a self,
+        request: &'a RequestView<'a>,
+    ) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
+        Box::pin(async move {
+            match request.bearer_token() {
+                Ok(Some(token)) => self.verify_token(token).await,
+                Ok(None) => Err(Rejection::MissingCredentials),
+                Err(e) => Err(MalformedRequest::from(e).into()),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_encoding() {
+        assert_eq!(form_encode("a b&c=d/é"), "a+b%26c%3Dd%2F%C3%A9");
+        assert_eq!(form_encode("abc-._*"), "abc-._*");
+    }
+
+    #[test]
+    fn config() {
+        assert!(matches!(
+            IntrospectionVerifier::builder("http://as.example/x")
+                .client("a", "b", ClientAuth::Basic)
+                .build(),
+            Err(IntrospectionConfigError::Endpoint(_))
+        ));
+        assert!(matches!(
+            IntrospectionVerifier::builder("https://as.example/x").build(),
+            Err(IntrospectionConfigError::NoClient)
+        ));
+    }
+}
