@@ -172,6 +172,55 @@ name_type!(
     }
 );
 
+name_type!(
+    /// A SPIFFE ID (`spiffe://trust-domain/path`): lowercase trust domain, path segments of
+    /// letters, digits, `.`, `-` and `_`, no empty, `.` or `..` segment, no query or fragment.
+    SpiffeId, "SPIFFE ID", check_spiffe
+);
+
+fn check_spiffe(s: &str) -> Result<(), &'static str> {
+    let rest = s.strip_prefix("spiffe://").ok_or("must start with spiffe://")?;
+    if s.len() > 2048 {
+        return Err("too long");
+    }
+    let (domain, path) = rest.split_once('/').map_or((rest, None), |(d, p)| (d, Some(p)));
+    if domain.is_empty()
+        || !domain
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_'))
+    {
+        return Err("the trust domain uses lowercase letters, digits, '.', '-' and '_'");
+    }
+    if let Some(path) = path {
+        for seg in path.split('/') {
+            if seg.is_empty() || seg == "." || seg == ".." {
+                return Err("path segments must not be empty, '.' or '..'");
+            }
+            if !seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')) {
+                return Err("path segments use letters, digits, '.', '-' and '_'");
+            }
+        }
+    }
+    Ok(())
+}
+
+impl SpiffeId {
+    /// The trust domain (`example.org` of `spiffe://example.org/ns/a`).
+    pub fn trust_domain(&self) -> &str {
+        let rest = self.0.strip_prefix("spiffe://").unwrap_or(&self.0);
+        rest.split('/').next().unwrap_or(rest)
+    }
+
+    /// Whether the ID matches a pattern: an exact ID, or a prefix ending in `/*` that
+    /// matches every ID below it (`spiffe://example.org/ns/*`).
+    pub fn matches(&self, pattern: &str) -> bool {
+        match pattern.strip_suffix("/*") {
+            Some(prefix) => self.0.strip_prefix(prefix).is_some_and(|rest| rest.len() > 1 && rest.starts_with('/')),
+            None => &*self.0 == pattern,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +252,21 @@ mod tests {
         let msg = long.parse::<DomainName>().unwrap_err().to_string();
         assert!(msg.starts_with("invalid domain name \"XXX"));
         assert!(msg.len() < 250, "{msg}");
+    }
+
+    #[test]
+    fn spiffe_ids() {
+        let id: SpiffeId = "spiffe://example.org/ns/payments/sa/api".parse().unwrap();
+        assert_eq!(id.trust_domain(), "example.org");
+        assert!(id.matches("spiffe://example.org/ns/*"));
+        assert!(id.matches("spiffe://example.org/ns/payments/sa/api"));
+        assert!(!id.matches("spiffe://example.org/ns/pay*"));
+        assert!(!id.matches("spiffe://example.org/other/*"));
+        assert!(!"spiffe://example.org/ns".parse::<SpiffeId>().unwrap().matches("spiffe://example.org/ns/*"));
+        assert!("spiffe://example.org".parse::<SpiffeId>().is_ok());
+        for bad in ["https://example.org/a", "spiffe://Example.org/a", "spiffe://x/a//b", "spiffe://x/../a", "spiffe:///a", "spiffe://x/a?b", "spiffe://x/a b"] {
+            assert!(bad.parse::<SpiffeId>().is_err(), "{bad}");
+        }
     }
 
     #[test]

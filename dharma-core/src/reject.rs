@@ -57,6 +57,10 @@ pub enum Rejection {
     /// key alone only identifies).
     #[error("no authenticated principal")]
     NotAuthenticated,
+    /// A client certificate (mutual TLS) or a token's `x5c` chain is refused. Answered
+    /// `403` without a challenge: another bearer token would not help.
+    #[error("certificate refused: {0}")]
+    Certificate(crate::pki::CertificateError),
     /// The principal is authenticated but a policy rule refuses it.
     #[error("forbidden: {0}")]
     Forbidden(#[from] ForbiddenReason),
@@ -295,6 +299,7 @@ impl Rejection {
             Self::Forbidden(ForbiddenReason::UntrustedNetwork(_)) => "untrusted_network",
             Self::Forbidden(ForbiddenReason::UnknownPeer) => "unknown_peer",
             Self::NotAuthenticated => "no_authenticated_principal",
+            Self::Certificate(e) => e.code(),
             Self::NoEndpoint => "no_endpoint",
             Self::Unavailable(UnavailableError::KeySource(_)) => "key_source_unavailable",
             Self::Unavailable(UnavailableError::Introspection(_)) => "introspection_unavailable",
@@ -309,7 +314,7 @@ impl Rejection {
                 StatusCode::UNAUTHORIZED
             }
             Self::MalformedRequest(_) => StatusCode::BAD_REQUEST,
-            Self::InsufficientScope { .. } | Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::InsufficientScope { .. } | Self::Forbidden(_) | Self::Certificate(_) => StatusCode::FORBIDDEN,
             Self::NoEndpoint => StatusCode::NOT_FOUND,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Branches { .. } => StatusCode::UNAUTHORIZED,

@@ -29,6 +29,11 @@ struct RawHeader {
     crit: Option<serde_json::Value>,
     #[serde(default)]
     b64: Option<serde_json::Value>,
+    /// Read only by the x5c mechanism, which validates it against the organisation CA.
+    #[serde(default)]
+    x5c: Option<serde_json::Value>,
+    #[serde(default, rename = "x5t#S256")]
+    x5t_s256: Option<serde_json::Value>,
 }
 
 /// A parsed compact JWS whose signature is not checked yet.
@@ -40,6 +45,8 @@ pub struct Compact<'a> {
     alg: Algorithm,
     kid: Option<String>,
     typ: Option<String>,
+    x5c: Option<serde_json::Value>,
+    x5t_s256: Option<serde_json::Value>,
 }
 
 impl<'a> Compact<'a> {
@@ -91,6 +98,8 @@ impl<'a> Compact<'a> {
             alg,
             kid: header.kid,
             typ: header.typ,
+            x5c: header.x5c,
+            x5t_s256: header.x5t_s256,
         })
     }
 
@@ -107,6 +116,16 @@ impl<'a> Compact<'a> {
     /// The header's `typ`.
     pub fn typ(&self) -> Option<&str> {
         self.typ.as_deref()
+    }
+
+    /// The `x5c` header as given (only the x5c mechanism reads it, after validating it).
+    pub(crate) fn x5c(&self) -> Option<&serde_json::Value> {
+        self.x5c.as_ref()
+    }
+
+    /// The `x5t#S256` header as given.
+    pub(crate) fn x5t_s256(&self) -> Option<&serde_json::Value> {
+        self.x5t_s256.as_ref()
     }
 
     /// The decoded payload bytes (not yet authenticated).

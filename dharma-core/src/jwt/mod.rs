@@ -17,6 +17,7 @@ mod claims;
 mod jwk;
 pub mod jws;
 mod verifier;
+mod x5c;
 
 pub use alg::{Algorithm, AlgorithmSet};
 pub(crate) use cache::TokenCache;
@@ -29,3 +30,4 @@ pub(crate) fn digest(token: &str) -> [u8; 32] {
     TokenCache::digest(token)
 }
 pub use verifier::{IssuerSpec, JwtConfigError, JwtVerifier, JwtVerifierBuilder};
+pub use x5c::{X5cBinding, X5cConfigError, X5cJwtVerifier, X5cJwtVerifierBuilder};

@@ -1,0 +1,281 @@
+//! JWTs signed with an organisation-issued certificate: the trust mechanism of the outer
+//! domain in the three-tier deployment.
+//!
+//! The token carries its certificate chain in the `x5c` header. The chain is validated
+//! against the organisation CA (rustls-webpki, cached by digest), the leaf's key verifies
+//! the signature (the algorithm fixed by that key), and the workload identity comes from
+//! the leaf (SPIFFE ID, DNS SAN or CN). Claims may be bound to that identity (`iss`, `sub`
+//! or `azp` must equal it), and leaves may be pinned by `x5t#S256`.
+//!
+//! ```no_run
+//! use dharma_core::jwt::{X5cBinding, X5cJwtVerifier};
+//! use dharma_core::pki::OrgCa;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let ca = OrgCa::from_pem(&std::fs::read_to_string("/etc/org/ca.pem")?)?;
+//! let verifier = X5cJwtVerifier::builder(ca)
+//!     .audience("inner")
+//!     .trust_domain("example.org")?
+//!     .bind(X5cBinding::Issuer)
+//!     .build()?;
+//! # let _ = verifier; Ok(()) }
+//! ```
+
+use std::{sync::Arc, time::Duration};
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use rustls_pki_types::CertificateDer;
+use serde_json::{Map, Value};
+
+use super::{claims::ClaimRules, jws::Compact};
+use crate::{
+    clock::{Clock, SystemClock},
+    context::{Claims, Identity, IdentityKind},
+    mtls::{MtlsConfigError, check_identity},
+    names::{Audience, NameError},
+    pki::{CertificateError, OrgCa},
+    reject::{MalformedRequest, Rejection, TokenError},
+    request::RequestView,
+    util::{BoxFuture, truncate},
+    verifier::{Authenticated, Verifier},
+};
+
+/// A claim that must name the certificate's workload identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum X5cBinding {
+    /// `iss` equals the identity.
+    Issuer,
+    /// `sub` equals the identity.
+    Subject,
+    /// `azp` equals the identity.
+    AuthorizedParty,
+}
+
+impl X5cBinding {
+    fn claim(self) -> &'static str {
+        match self {
+            Self::Issuer => "iss",
+            Self::Subject => "sub",
+            Self::AuthorizedParty => "azp",
+        }
+    }
+}
+
+/// An x5c verifier configuration that cannot work.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum X5cConfigError {
+    /// No audience: tokens meant for other services would be accepted.
+    #[error("no audience configured")]
+    NoAudience,
+    /// An audience does not parse.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// The trust domain is invalid.
+    #[error(transparent)]
+    TrustDomain(#[from] MtlsConfigError),
+}
+
+/// Builds an [`X5cJwtVerifier`].
+#[derive(Debug)]
+#[must_use]
+pub struct X5cJwtVerifierBuilder {
+    ca: OrgCa,
+    audiences: Vec<String>,
+    trust_domain: Option<String>,
+    allow: Vec<String>,
+    bindings: Vec<X5cBinding>,
+    pins: Vec<String>,
+    leeway: Duration,
+    types: Vec<String>,
+    max_token_bytes: usize,
+    clock: Arc<dyn Clock>,
+}
+
+impl X5cJwtVerifierBuilder {
+    /// Accepts tokens addressed to this audience (repeatable; at least one).
+    pub fn audience(mut self, audience: &str) -> Self {
+        self.audiences.push(audience.to_owned());
+        self
+    }
+    /// Requires the leaf's SPIFFE ID to be in this trust domain.
+    pub fn trust_domain(mut self, domain: &str) -> Result<Self, X5cConfigError> {
+        self.trust_domain = Some(crate::mtls::trust_domain(domain)?);
+        Ok(self)
+    }
+    /// Allows leaf identities matching this pattern (repeatable; see the mTLS allow-list).
+    pub fn allow(mut self, pattern: &str) -> Self {
+        self.allow.push(pattern.to_owned());
+        self
+    }
+    /// Requires a claim to equal the leaf's identity (repeatable).
+    pub fn bind(mut self, binding: X5cBinding) -> Self {
+        self.bindings.push(binding);
+        self
+    }
+    /// Accepts only leaves with this SHA-256 thumbprint, base64url (repeatable).
+    pub fn pin_x5t_s256(mut self, thumbprint: &str) -> Self {
+        self.pins.push(thumbprint.to_owned());
+        self
+    }
+    /// Clock skew tolerated on `exp`, `nbf` and `iat` (default 30 seconds).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+    /// Requires the header `typ` (repeatable).
+    pub fn require_type(mut self, typ: &str) -> Self {
+        let t = typ.to_ascii_lowercase();
+        self.types.push(t.strip_prefix("application/").unwrap_or(&t).to_owned());
+        self
+    }
+    /// The clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+    /// Validates the configuration.
+    pub fn build(self) -> Result<X5cJwtVerifier, X5cConfigError> {
+        let audiences = self
+            .audiences
+            .iter()
+            .map(|a| a.parse())
+            .collect::<Result<Vec<Audience>, _>>()?;
+        if audiences.is_empty() {
+            return Err(X5cConfigError::NoAudience);
+        }
+        Ok(X5cJwtVerifier {
+            ca: self.ca,
+            audiences,
+            trust_domain: self.trust_domain,
+            allow: self.allow,
+            bindings: self.bindings,
+            pins: self.pins,
+            rules: ClaimRules {
+                leeway: self.leeway.as_secs(),
+                types: self.types,
+                required: Vec::new(),
+            },
+            max_token_bytes: self.max_token_bytes,
+            clock: self.clock,
+        })
+    }
+}
+
+/// Verifies bearer JWTs signed by the key of an `x5c` certificate from the organisation CA.
+pub struct X5cJwtVerifier {
+    ca: OrgCa,
+    audiences: Vec<Audience>,
+    trust_domain: Option<String>,
+    allow: Vec<String>,
+    bindings: Vec<X5cBinding>,
+    pins: Vec<String>,
+    rules: ClaimRules,
+    max_token_bytes: usize,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for X5cJwtVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("X5cJwtVerifier")
+            .field("ca", &self.ca)
+            .field("audiences", &self.audiences)
+            .field("trust_domain", &self.trust_domain)
+            .field("bindings", &self.bindings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn x5c_chain(value: Option<&Value>) -> Result<Vec<CertificateDer<'static>>, Rejection> {
+    let bad = || Rejection::from(TokenError::Malformed("x5c is not an array of base64 certificates"));
+    let list = value
+        .ok_or(TokenError::Malformed("no x5c header"))?
+        .as_array()
+        .ok_or_else(bad)?;
+    if list.is_empty() || list.len() > 8 {
+        return Err(bad());
+    }
+    list.iter()
+        .map(|v| {
+            let s = v.as_str().ok_or_else(bad)?;
+            STANDARD.decode(s).map(CertificateDer::from).map_err(|_| bad())
+        })
+        .collect()
+}
+
+impl X5cJwtVerifier {
+    /// Starts configuring a verifier trusting certificates of `ca`.
+    pub fn builder(ca: OrgCa) -> X5cJwtVerifierBuilder {
+        X5cJwtVerifierBuilder {
+            ca,
+            audiences: Vec::new(),
+            trust_domain: None,
+            allow: Vec::new(),
+            bindings: Vec::new(),
+            pins: Vec::new(),
+            leeway: Duration::from_secs(30),
+            types: Vec::new(),
+            max_token_bytes: 16 * 1024,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Verifies one token.
+    pub fn verify_token(&self, token: &str) -> Result<Authenticated, Rejection> {
+        if token.len() > self.max_token_bytes {
+            return Err(TokenError::TooLarge {
+                len: token.len(),
+                max: self.max_token_bytes,
+            }
+            .into());
+        }
+        let jws = Compact::parse(token)?;
+        let chain = x5c_chain(jws.x5c())?;
+        let leaf = chain.first().ok_or(TokenError::Malformed("no x5c header"))?;
+        let thumbprint = crate::pki::thumbprint(leaf.as_ref());
+        if let Some(x5t) = jws.x5t_s256()
+            && x5t.as_str() != Some(thumbprint.as_str())
+        {
+            return Err(TokenError::Malformed("x5t#S256 does not match the x5c leaf").into());
+        }
+        if !self.pins.is_empty() && !self.pins.contains(&thumbprint) {
+            return Err(Rejection::Certificate(CertificateError::NotPinned));
+        }
+        let validated = self.ca.validate(&chain, self.clock.now()).map_err(Rejection::Certificate)?;
+        let (chain_info, _) = &*validated;
+        check_identity(&chain_info.identity, self.trust_domain.as_deref(), &self.allow).map_err(Rejection::Certificate)?;
+        let key = chain_info.key.as_ref().map_err(|e| Rejection::Certificate(e.clone()))?;
+        self.rules.check_type(jws.typ())?;
+        jws.verify(key)?;
+        let payload = jws.payload()?;
+        let claims: Map<String, Value> =
+            serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed("payload is not a JSON object"))?;
+        self.rules.check(&claims, &self.audiences, self.clock.unix_seconds())?;
+        let workload = chain_info.identity.name().ok_or(Rejection::Certificate(CertificateError::NoIdentity))?;
+        for binding in &self.bindings {
+            if claims.get(binding.claim()).and_then(Value::as_str) != Some(workload) {
+                return Err(TokenError::Claim(binding.claim().to_owned()).into());
+            }
+        }
+        let issuer = claims.get("iss").and_then(Value::as_str).and_then(|s| s.parse().ok());
+        let token_id = super::token_id(token, &claims);
+        let mut identities = super::identities_of(Claims::new(claims), issuer.as_ref(), token_id).unwrap_or_default();
+        identities.push(
+            Identity::new(IdentityKind::Workload, truncate(workload, 256))
+                .with_claims(Claims::new(chain_info.identity.claims())),
+        );
+        Ok(Authenticated::new(identities))
+    }
+}
+
+impl Verifier for X5cJwtVerifier {
+    fn verify<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
+        let result = match request.bearer_token() {
+            Ok(Some(token)) => self.verify_token(token),
+            Ok(None) => Err(Rejection::MissingCredentials),
+            Err(e) => Err(MalformedRequest::from(e).into()),
+        };
+        Box::pin(async move { result })
+    }
+}
