@@ -125,7 +125,10 @@ pub struct MtlsVerifier {
 impl std::fmt::Debug for MtlsVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MtlsVerifier")
-            .field("tls_layer", &matches!(self.validation, Validation::TlsLayer))
+            .field(
+                "tls_layer",
+                &matches!(self.validation, Validation::TlsLayer),
+            )
             .field("trust_domain", &self.trust_domain)
             .field("allow", &self.allow)
             .finish()
@@ -158,8 +161,11 @@ impl MtlsVerifier {
                 .clone(),
             Validation::TlsLayer => read_leaf(leaf).map_err(Rejection::Certificate)?.identity,
         };
-        check_identity(&identity, self.trust_domain.as_deref(), &self.allow).map_err(Rejection::Certificate)?;
-        let name = identity.name().ok_or(Rejection::Certificate(CertificateError::NoIdentity))?;
+        check_identity(&identity, self.trust_domain.as_deref(), &self.allow)
+            .map_err(Rejection::Certificate)?;
+        let name = identity
+            .name()
+            .ok_or(Rejection::Certificate(CertificateError::NoIdentity))?;
         Ok(Authenticated::new(vec![
             Identity::new(IdentityKind::Workload, name).with_claims(Claims::new(identity.claims())),
         ]))
@@ -168,8 +174,14 @@ impl MtlsVerifier {
 
 /// Checks a SPIFFE trust domain name.
 pub(crate) fn trust_domain(domain: &str) -> Result<String, MtlsConfigError> {
-    if domain.contains('/') || format!("spiffe://{domain}").parse::<crate::names::SpiffeId>().is_err() {
-        return Err(MtlsConfigError::TrustDomain(crate::util::truncate(domain, 64)));
+    if domain.contains('/')
+        || format!("spiffe://{domain}")
+            .parse::<crate::names::SpiffeId>()
+            .is_err()
+    {
+        return Err(MtlsConfigError::TrustDomain(crate::util::truncate(
+            domain, 64,
+        )));
     }
     Ok(domain.to_owned())
 }
@@ -184,7 +196,11 @@ pub(crate) fn check_identity(
     if let Some(domain) = trust_domain {
         match &identity.spiffe_id {
             Some(id) if id.trust_domain() == domain => {}
-            _ => return Err(CertificateError::NotAllowed(crate::util::truncate(name, 128))),
+            _ => {
+                return Err(CertificateError::NotAllowed(crate::util::truncate(
+                    name, 128,
+                )));
+            }
         }
     }
     let allowed = allow.is_empty()
@@ -195,12 +211,17 @@ pub(crate) fn check_identity(
     if allowed {
         Ok(())
     } else {
-        Err(CertificateError::NotAllowed(crate::util::truncate(name, 128)))
+        Err(CertificateError::NotAllowed(crate::util::truncate(
+            name, 128,
+        )))
     }
 }
 
 impl Verifier for MtlsVerifier {
-    fn verify<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
+    fn verify<'a>(
+        &'a self,
+        request: &'a RequestView<'a>,
+    ) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
         let result = self.check(request);
         Box::pin(async move { result })
     }

@@ -179,15 +179,19 @@ name_type!(
 );
 
 fn check_spiffe(s: &str) -> Result<(), &'static str> {
-    let rest = s.strip_prefix("spiffe://").ok_or("must start with spiffe://")?;
+    let rest = s
+        .strip_prefix("spiffe://")
+        .ok_or("must start with spiffe://")?;
     if s.len() > 2048 {
         return Err("too long");
     }
-    let (domain, path) = rest.split_once('/').map_or((rest, None), |(d, p)| (d, Some(p)));
+    let (domain, path) = rest
+        .split_once('/')
+        .map_or((rest, None), |(d, p)| (d, Some(p)));
     if domain.is_empty()
-        || !domain
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_'))
+        || !domain.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_')
+        })
     {
         return Err("the trust domain uses lowercase letters, digits, '.', '-' and '_'");
     }
@@ -196,7 +200,10 @@ fn check_spiffe(s: &str) -> Result<(), &'static str> {
             if seg.is_empty() || seg == "." || seg == ".." {
                 return Err("path segments must not be empty, '.' or '..'");
             }
-            if !seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')) {
+            if !seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+            {
                 return Err("path segments use letters, digits, '.', '-' and '_'");
             }
         }
@@ -215,7 +222,10 @@ impl SpiffeId {
     /// matches every ID below it (`spiffe://example.org/ns/*`).
     pub fn matches(&self, pattern: &str) -> bool {
         match pattern.strip_suffix("/*") {
-            Some(prefix) => self.0.strip_prefix(prefix).is_some_and(|rest| rest.len() > 1 && rest.starts_with('/')),
+            Some(prefix) => self
+                .0
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.len() > 1 && rest.starts_with('/')),
             None => &*self.0 == pattern,
         }
     }
@@ -262,9 +272,22 @@ mod tests {
         assert!(id.matches("spiffe://example.org/ns/payments/sa/api"));
         assert!(!id.matches("spiffe://example.org/ns/pay*"));
         assert!(!id.matches("spiffe://example.org/other/*"));
-        assert!(!"spiffe://example.org/ns".parse::<SpiffeId>().unwrap().matches("spiffe://example.org/ns/*"));
+        assert!(
+            !"spiffe://example.org/ns"
+                .parse::<SpiffeId>()
+                .unwrap()
+                .matches("spiffe://example.org/ns/*")
+        );
         assert!("spiffe://example.org".parse::<SpiffeId>().is_ok());
-        for bad in ["https://example.org/a", "spiffe://Example.org/a", "spiffe://x/a//b", "spiffe://x/../a", "spiffe:///a", "spiffe://x/a?b", "spiffe://x/a b"] {
+        for bad in [
+            "https://example.org/a",
+            "spiffe://Example.org/a",
+            "spiffe://x/a//b",
+            "spiffe://x/../a",
+            "spiffe:///a",
+            "spiffe://x/a?b",
+            "spiffe://x/a b",
+        ] {
             assert!(bad.parse::<SpiffeId>().is_err(), "{bad}");
         }
     }

@@ -29,11 +29,7 @@ use x509_parser::{
     public_key::PublicKey,
 };
 
-use crate::{
-    jwt::VerifyingKey,
-    names::SpiffeId,
-    util::truncate,
-};
+use crate::{jwt::VerifyingKey, names::SpiffeId, util::truncate};
 
 /// A CA bundle that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -109,13 +105,17 @@ impl CertificateError {
 }
 
 impl From<webpki::Error> for CertificateError {
-    #[expect(deprecated, reason = "older webpki versions report RequiredEkuNotFound")]
+    #[expect(
+        deprecated,
+        reason = "older webpki versions report RequiredEkuNotFound"
+    )]
     fn from(e: webpki::Error) -> Self {
         use webpki::Error as E;
         match e {
             E::CertExpired { .. } => Self::Expired,
             E::CertNotValidYet { .. } => Self::NotYetValid,
-            E::UnknownIssuer => Self::UnknownIssuer,
+            // A chain that names the CA but was signed by another key does not lead to it.
+            E::UnknownIssuer | E::InvalidSignatureForPublicKey => Self::UnknownIssuer,
             E::RequiredEkuNotFound | E::RequiredEkuNotFoundContext(_) => Self::WrongUsage,
             E::MaximumPathDepthExceeded | E::PathLenConstraintViolated => Self::PathTooLong,
             other => Self::Invalid(truncate(&format!("{other:?}"), 64)),
@@ -197,7 +197,10 @@ pub fn read_leaf(der: &CertificateDer<'_>) -> Result<ValidatedChain, Certificate
     // The SPIFFE X.509-SVID profile allows exactly one SPIFFE ID.
     let spiffe_id = match spiffe.as_slice() {
         [] => None,
-        [one] => Some(one.parse::<SpiffeId>().map_err(|_| CertificateError::NoIdentity)?),
+        [one] => Some(
+            one.parse::<SpiffeId>()
+                .map_err(|_| CertificateError::NoIdentity)?,
+        ),
         _ => return Err(CertificateError::NoIdentity),
     };
     let common_name = cert
@@ -221,7 +224,9 @@ pub fn read_leaf(der: &CertificateDer<'_>) -> Result<ValidatedChain, Certificate
 }
 
 /// The leaf's public key as a verifying key, through the same checks as a JWK.
-fn spki_key(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Result<VerifyingKey, CertificateError> {
+fn spki_key(
+    spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>,
+) -> Result<VerifyingKey, CertificateError> {
     let unsupported = |what: &str| CertificateError::UnsupportedKey(what.to_owned());
     let b = |v: &[u8]| URL_SAFE_NO_PAD.encode(v);
     let jwk = if spki.algorithm.algorithm == OID_SIG_ED25519 {
@@ -230,7 +235,11 @@ fn spki_key(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Result<Verify
         match spki.parsed().map_err(|_| unsupported("unparsable key"))? {
             PublicKey::RSA(rsa) => json!({"kty": "RSA", "n": b(rsa.modulus), "e": b(rsa.exponent)}),
             PublicKey::EC(point) => {
-                let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok());
+                let curve = spki
+                    .algorithm
+                    .parameters
+                    .as_ref()
+                    .and_then(|p| p.as_oid().ok());
                 let (crv, len) = match curve {
                     Some(c) if c == OID_EC_P256 => ("P-256", 32),
                     Some(c) if c == OID_NIST_EC_P384 => ("P-384", 48),
@@ -252,7 +261,12 @@ fn spki_key(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Result<Verify
 struct UntilNotAfter;
 
 impl Expiry<[u8; 32], Arc<(ValidatedChain, Duration)>> for UntilNotAfter {
-    fn expire_after_create(&self, _: &[u8; 32], v: &Arc<(ValidatedChain, Duration)>, _: Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _: &[u8; 32],
+        v: &Arc<(ValidatedChain, Duration)>,
+        _: Instant,
+    ) -> Option<Duration> {
         Some(v.1)
     }
 }
@@ -294,7 +308,10 @@ impl OrgCa {
             anchors: Arc::new(anchors),
             max_intermediates: 2,
             usage: KeyUsage::client_auth(),
-            cache: Cache::builder().max_capacity(10_000).expire_after(UntilNotAfter).build(),
+            cache: Cache::builder()
+                .max_capacity(10_000)
+                .expire_after(UntilNotAfter)
+                .build(),
         })
     }
 
@@ -319,10 +336,17 @@ impl OrgCa {
 
     /// Validates `chain` (leaf first) at `now`, or takes the answer from the cache of
     /// validated chains. The leaf's `notAfter` is checked on every call.
-    pub fn validate(&self, chain: &[CertificateDer<'_>], now: SystemTime) -> Result<Arc<(ValidatedChain, Duration)>, CertificateError> {
+    pub fn validate(
+        &self,
+        chain: &[CertificateDer<'_>],
+        now: SystemTime,
+    ) -> Result<Arc<(ValidatedChain, Duration)>, CertificateError> {
         let leaf = chain.first().ok_or(CertificateError::Missing)?;
         let digest = chain_digest(chain);
-        let now_secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now_secs = now
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         if let Some(hit) = self.cache.get(&digest) {
             return if now_secs >= hit.0.not_after {
                 Err(CertificateError::Expired)
@@ -349,13 +373,14 @@ impl OrgCa {
             &self.anchors,
             intermediates,
             time,
-            self.usage.clone(),
+            self.usage,
             None,
             Some(&check_depth),
         )
         .map_err(CertificateError::from)?;
         let validated = read_leaf(leaf)?;
-        let ttl = Duration::from_secs(validated.not_after.saturating_sub(now_secs)).min(Duration::from_secs(300));
+        let ttl = Duration::from_secs(validated.not_after.saturating_sub(now_secs))
+            .min(Duration::from_secs(300));
         let entry = Arc::new((validated, ttl));
         self.cache.insert(digest, entry.clone());
         Ok(entry)
@@ -382,9 +407,19 @@ pub fn pem_certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, PkiEr
     while let Some(start) = rest.find(BEGIN) {
         let body = rest.get(start + BEGIN.len()..).ok_or(PkiError::Pem)?;
         let end = body.find(END).ok_or(PkiError::Pem)?;
-        let b64: String = body.get(..end).ok_or(PkiError::Pem)?.split_whitespace().collect();
-        out.push(CertificateDer::from(STANDARD.decode(b64).map_err(|_| PkiError::Pem)?));
+        let b64: String = body
+            .get(..end)
+            .ok_or(PkiError::Pem)?
+            .split_whitespace()
+            .collect();
+        out.push(CertificateDer::from(
+            STANDARD.decode(b64).map_err(|_| PkiError::Pem)?,
+        ));
         rest = body.get(end + END.len()..).unwrap_or_default();
     }
-    if out.is_empty() { Err(PkiError::Empty) } else { Ok(out) }
+    if out.is_empty() {
+        Err(PkiError::Empty)
+    } else {
+        Ok(out)
+    }
 }

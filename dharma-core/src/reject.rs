@@ -208,6 +208,10 @@ pub enum TokenError {
     /// The `typ` header is not one of the accepted types.
     #[error("token type {0:?} is not accepted")]
     WrongType(String),
+    /// The token is bound to a certificate (`cnf.x5t#S256`, RFC 8705) other than the
+    /// client's, or the client presented none.
+    #[error("token is not bound to the client certificate")]
+    CertificateBinding,
     /// An API key that names no client.
     #[error("API key is not known")]
     UnknownApiKey,
@@ -242,6 +246,7 @@ impl TokenError {
             Self::WrongType(_) => "token_type_rejected",
             Self::KeyRevoked => "token_key_revoked",
             Self::UnknownApiKey => "api_key_unknown",
+            Self::CertificateBinding => "token_certificate_binding",
             Self::Inactive => "token_inactive",
             Self::UnsupportedTokenType => "token_type_unsupported",
         }
@@ -314,7 +319,9 @@ impl Rejection {
                 StatusCode::UNAUTHORIZED
             }
             Self::MalformedRequest(_) => StatusCode::BAD_REQUEST,
-            Self::InsufficientScope { .. } | Self::Forbidden(_) | Self::Certificate(_) => StatusCode::FORBIDDEN,
+            Self::InsufficientScope { .. } | Self::Forbidden(_) | Self::Certificate(_) => {
+                StatusCode::FORBIDDEN
+            }
             Self::NoEndpoint => StatusCode::NOT_FOUND,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Branches { .. } => StatusCode::UNAUTHORIZED,

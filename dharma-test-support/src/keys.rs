@@ -105,6 +105,21 @@ impl TestKey {
         }
     }
 
+    /// An ES256 key from a PKCS#8 document (e.g. a certificate's key made by rcgen).
+    pub fn es256_from_pkcs8(pkcs8: &[u8], kid: &str) -> Self {
+        let rng = SystemRandom::new();
+        let signing = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+        let pair = EcdsaKeyPair::from_pkcs8(signing, pkcs8, &rng).unwrap();
+        let point = pair.public_key().as_ref().to_vec();
+        let jwk = json!({"kty":"EC","crv":"P-256","x":b64(&point[1..33]),"y":b64(&point[33..]),"kid":kid,"alg":"ES256","use":"sig"});
+        Self {
+            signer: Arc::new(Signer::P256(pair)),
+            alg: "ES256",
+            kid: kid.to_owned(),
+            public_jwk: jwk,
+        }
+    }
+
     /// The public JWK (with `kid`, `alg` and `use`).
     pub fn jwk(&self) -> Value {
         self.public_jwk.clone()

@@ -15,6 +15,7 @@
 pub mod client;
 pub mod idp;
 pub mod keys;
+pub mod pki;
 pub mod server;
 
 pub use keys::{TestKey, b64, b64_decode, tamper};

@@ -152,6 +152,7 @@ pub struct JwtVerifierBuilder {
     leeway: Duration,
     types: Vec<String>,
     required: Vec<String>,
+    bound: bool,
     max_token_bytes: usize,
     policy: CachePolicy,
     token_cache_capacity: u64,
@@ -186,6 +187,12 @@ impl JwtVerifierBuilder {
     /// Requires a claim to be present (repeatable).
     pub fn require_claim(mut self, name: &str) -> Self {
         self.required.push(name.to_owned());
+        self
+    }
+    /// Requires certificate-bound tokens (RFC 8705): `cnf.x5t#S256` must be the SHA-256
+    /// thumbprint of the client's mutual-TLS certificate.
+    pub fn require_certificate_binding(mut self) -> Self {
+        self.bound = true;
         self
     }
     /// Longest token accepted, in bytes (default 8 KiB).
@@ -280,6 +287,7 @@ impl JwtVerifierBuilder {
                     required: self.required,
                 },
                 max_token_bytes: self.max_token_bytes,
+                bound: self.bound,
                 cache: (self.token_cache_capacity > 0)
                     .then(|| TokenCache::new(self.token_cache_capacity)),
                 clock: self.clock,
@@ -326,6 +334,7 @@ struct Inner {
     issuers: Vec<IssuerEntry>,
     rules: ClaimRules,
     max_token_bytes: usize,
+    bound: bool,
     cache: Option<TokenCache>,
     clock: Arc<dyn Clock>,
 }
@@ -357,6 +366,7 @@ impl JwtVerifier {
             leeway: Duration::from_secs(30),
             types: Vec::new(),
             required: Vec::new(),
+            bound: false,
             max_token_bytes: 8 * 1024,
             policy: CachePolicy::default(),
             token_cache_capacity: 10_000,
@@ -518,17 +528,43 @@ pub(crate) fn token_id(token: &str, claims: &Map<String, Value>) -> Arc<str> {
     token_id_of(&TokenCache::digest(token), claims)
 }
 
+/// RFC 8705 section 3: the token's `cnf.x5t#S256` names the client's TLS certificate.
+fn check_binding(
+    authenticated: &Authenticated,
+    request: &RequestView<'_>,
+) -> Result<(), Rejection> {
+    let leaf = request
+        .peer_certificates()
+        .first()
+        .ok_or(TokenError::CertificateBinding)?;
+    let bound = authenticated
+        .identities()
+        .first()
+        .and_then(|i| i.claims().get("cnf"))
+        .and_then(|cnf| cnf.get("x5t#S256"))
+        .and_then(Value::as_str);
+    if bound == Some(crate::pki::thumbprint(leaf.as_ref()).as_str()) {
+        Ok(())
+    } else {
+        Err(TokenError::CertificateBinding.into())
+    }
+}
+
 impl Verifier for JwtVerifier {
     fn verify<'a>(
         &'a self,
         request: &'a RequestView<'a>,
     ) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
         Box::pin(async move {
-            match request.bearer_token() {
-                Ok(Some(token)) => self.verify_token(token).await,
-                Ok(None) => Err(Rejection::MissingCredentials),
-                Err(e) => Err(MalformedRequest::from(e).into()),
+            let authenticated = match request.bearer_token() {
+                Ok(Some(token)) => self.verify_token(token).await?,
+                Ok(None) => return Err(Rejection::MissingCredentials),
+                Err(e) => return Err(MalformedRequest::from(e).into()),
+            };
+            if self.inner.bound {
+                check_binding(&authenticated, request)?;
             }
+            Ok(authenticated)
         })
     }
 }

@@ -127,7 +127,8 @@ impl X5cJwtVerifierBuilder {
     /// Requires the header `typ` (repeatable).
     pub fn require_type(mut self, typ: &str) -> Self {
         let t = typ.to_ascii_lowercase();
-        self.types.push(t.strip_prefix("application/").unwrap_or(&t).to_owned());
+        self.types
+            .push(t.strip_prefix("application/").unwrap_or(&t).to_owned());
         self
     }
     /// The clock.
@@ -188,7 +189,11 @@ impl std::fmt::Debug for X5cJwtVerifier {
 }
 
 fn x5c_chain(value: Option<&Value>) -> Result<Vec<CertificateDer<'static>>, Rejection> {
-    let bad = || Rejection::from(TokenError::Malformed("x5c is not an array of base64 certificates"));
+    let bad = || {
+        Rejection::from(TokenError::Malformed(
+            "x5c is not an array of base64 certificates",
+        ))
+    };
     let list = value
         .ok_or(TokenError::Malformed("no x5c header"))?
         .as_array()
@@ -199,7 +204,10 @@ fn x5c_chain(value: Option<&Value>) -> Result<Vec<CertificateDer<'static>>, Reje
     list.iter()
         .map(|v| {
             let s = v.as_str().ok_or_else(bad)?;
-            STANDARD.decode(s).map(CertificateDer::from).map_err(|_| bad())
+            STANDARD
+                .decode(s)
+                .map(CertificateDer::from)
+                .map_err(|_| bad())
         })
         .collect()
 }
@@ -232,7 +240,9 @@ impl X5cJwtVerifier {
         }
         let jws = Compact::parse(token)?;
         let chain = x5c_chain(jws.x5c())?;
-        let leaf = chain.first().ok_or(TokenError::Malformed("no x5c header"))?;
+        let leaf = chain
+            .first()
+            .ok_or(TokenError::Malformed("no x5c header"))?;
         let thumbprint = crate::pki::thumbprint(leaf.as_ref());
         if let Some(x5t) = jws.x5t_s256()
             && x5t.as_str() != Some(thumbprint.as_str())
@@ -242,25 +252,44 @@ impl X5cJwtVerifier {
         if !self.pins.is_empty() && !self.pins.contains(&thumbprint) {
             return Err(Rejection::Certificate(CertificateError::NotPinned));
         }
-        let validated = self.ca.validate(&chain, self.clock.now()).map_err(Rejection::Certificate)?;
+        let validated = self
+            .ca
+            .validate(&chain, self.clock.now())
+            .map_err(Rejection::Certificate)?;
         let (chain_info, _) = &*validated;
-        check_identity(&chain_info.identity, self.trust_domain.as_deref(), &self.allow).map_err(Rejection::Certificate)?;
-        let key = chain_info.key.as_ref().map_err(|e| Rejection::Certificate(e.clone()))?;
+        check_identity(
+            &chain_info.identity,
+            self.trust_domain.as_deref(),
+            &self.allow,
+        )
+        .map_err(Rejection::Certificate)?;
+        let key = chain_info
+            .key
+            .as_ref()
+            .map_err(|e| Rejection::Certificate(e.clone()))?;
         self.rules.check_type(jws.typ())?;
         jws.verify(key)?;
         let payload = jws.payload()?;
-        let claims: Map<String, Value> =
-            serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed("payload is not a JSON object"))?;
-        self.rules.check(&claims, &self.audiences, self.clock.unix_seconds())?;
-        let workload = chain_info.identity.name().ok_or(Rejection::Certificate(CertificateError::NoIdentity))?;
+        let claims: Map<String, Value> = serde_json::from_slice(&payload)
+            .map_err(|_| TokenError::Malformed("payload is not a JSON object"))?;
+        self.rules
+            .check(&claims, &self.audiences, self.clock.unix_seconds())?;
+        let workload = chain_info
+            .identity
+            .name()
+            .ok_or(Rejection::Certificate(CertificateError::NoIdentity))?;
         for binding in &self.bindings {
             if claims.get(binding.claim()).and_then(Value::as_str) != Some(workload) {
                 return Err(TokenError::Claim(binding.claim().to_owned()).into());
             }
         }
-        let issuer = claims.get("iss").and_then(Value::as_str).and_then(|s| s.parse().ok());
+        let issuer = claims
+            .get("iss")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok());
         let token_id = super::token_id(token, &claims);
-        let mut identities = super::identities_of(Claims::new(claims), issuer.as_ref(), token_id).unwrap_or_default();
+        let mut identities = super::identities_of(Claims::new(claims), issuer.as_ref(), token_id)
+            .unwrap_or_default();
         identities.push(
             Identity::new(IdentityKind::Workload, truncate(workload, 256))
                 .with_claims(Claims::new(chain_info.identity.claims())),
@@ -270,7 +299,10 @@ impl X5cJwtVerifier {
 }
 
 impl Verifier for X5cJwtVerifier {
-    fn verify<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
+    fn verify<'a>(
+        &'a self,
+        request: &'a RequestView<'a>,
+    ) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
         let result = match request.bearer_token() {
             Ok(Some(token)) => self.verify_token(token),
             Ok(None) => Err(Rejection::MissingCredentials),
