@@ -36,7 +36,10 @@
 //! ```
 //!
 //! To give mechanisms the peer address, serve the app with
-//! `into_make_service_with_connect_info::<SocketAddr>()`.
+//! `into_make_service_with_connect_info::<SocketAddr>()`. For mutual TLS, the server's
+//! accept loop inserts the client's chain into each request as
+//! [`PeerCertificates`](dharma_core::PeerCertificates) (rustls:
+//! `connection.peer_certificates()`), where the layer finds it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

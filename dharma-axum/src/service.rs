@@ -9,7 +9,7 @@ use std::{
 
 use axum::extract::ConnectInfo;
 use axum_core::{body::Body, response::Response};
-use dharma_core::{Decision, Enforcer, RequestView};
+use dharma_core::{Decision, Enforcer, PeerCertificates, RequestView};
 use http::Request;
 use tower_service::Service;
 
@@ -58,6 +58,11 @@ where
                     request.extensions().get::<ConnectInfo<SocketAddr>>()
                 {
                     view = view.with_peer(*peer);
+                }
+                if let Some(PeerCertificates(chain)) =
+                    request.extensions().get::<PeerCertificates>()
+                {
+                    view = view.with_peer_certificates(chain);
                 }
                 enforcer.decide(&view).await
             };

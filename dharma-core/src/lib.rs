@@ -26,5 +26,5 @@ mod verifier;
 pub use context::{Assurance, Claims, Identity, IdentityKind, Lane, SecurityContext};
 pub use enforcer::{Decision, Enforcer, EnforcerBuilder, Permit, Unmatched};
 pub use reject::{Denial, Rejection};
-pub use request::{CredentialsError, RequestView};
+pub use request::{CredentialsError, PeerCertificates, RequestView};
 pub use verifier::{Authenticated, BranchOutcome, Verifier};

@@ -11,7 +11,7 @@
 //! assert_eq!(view.bearer_token(), Ok(Some("abc.def.ghi")));
 //! ```
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use http::{HeaderMap, Method, header::AUTHORIZATION};
 use rustls_pki_types::CertificateDer;
@@ -28,6 +28,14 @@ pub struct RequestView<'a> {
     unix_peer: bool,
     peer_certificates: &'a [CertificateDer<'static>],
 }
+
+/// The client's TLS certificate chain (leaf first), as a TLS server puts it into request
+/// extensions for adapters to find.
+///
+/// A server that terminates mutual TLS inserts it once per connection; the adapters hand
+/// it to mechanisms through [`RequestView::peer_certificates`].
+#[derive(Debug, Clone, Default)]
+pub struct PeerCertificates(pub Arc<[CertificateDer<'static>]>);
 
 /// The `Authorization` header is present but cannot be read as bearer credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -17,6 +17,7 @@ pub mod idp;
 pub mod keys;
 pub mod pki;
 pub mod server;
+pub mod tls;
 
 pub use keys::{TestKey, b64, b64_decode, tamper};
 
