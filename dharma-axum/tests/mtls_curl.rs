@@ -8,7 +8,7 @@
     reason = "tests"
 )]
 
-use std::{path::PathBuf, process::Command, sync::Arc};
+use std::{path::Path, process::Command, sync::Arc};
 
 use axum::{Router, routing::get};
 use dharma_axum::{Authorized, DharmaLayer};
@@ -24,7 +24,7 @@ use dharma_test_support::{
     tls::{serve_axum_tls, server_config},
 };
 
-fn write(dir: &PathBuf, name: &str, text: &str) -> String {
+fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
