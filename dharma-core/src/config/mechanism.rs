@@ -12,8 +12,10 @@ use crate::{
     combine::{AllOf, AnyOf},
     introspect::{ClientAuth, IntrospectionVerifier},
     jwks::{CachePolicy, HttpClient},
-    jwt::{Algorithm, IssuerSpec, JwtVerifier},
+    jwt::{Algorithm, IssuerSpec, JwtVerifier, X5cBinding, X5cJwtVerifier},
+    mtls::MtlsVerifier,
     network::NetworkVerifier,
+    pki::OrgCa,
     propagate::PropagatedJwt,
     verifier::Verifier,
 };
@@ -45,6 +47,8 @@ struct JwtSection {
     max_token_bytes: Option<usize>,
     token_cache_capacity: Option<u64>,
     jwks: Option<JwksSection>,
+    #[serde(default)]
+    require_certificate_binding: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,6 +141,46 @@ struct CombinedSection {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct MtlsSection {
+    ca_file: Option<String>,
+    ca_pem: Option<String>,
+    #[serde(default)]
+    trust_tls_layer: bool,
+    max_intermediates: Option<usize>,
+    trust_domain: Option<String>,
+    #[serde(default)]
+    allow: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum BindSetting {
+    Iss,
+    Sub,
+    Azp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct X5cSection {
+    ca_file: Option<String>,
+    ca_pem: Option<String>,
+    max_intermediates: Option<usize>,
+    audiences: Vec<String>,
+    trust_domain: Option<String>,
+    #[serde(default)]
+    allow: Vec<String>,
+    #[serde(default)]
+    bind: Vec<BindSetting>,
+    #[serde(default)]
+    pins: Vec<String>,
+    leeway_seconds: Option<u64>,
+    #[serde(default)]
+    require_type: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CustomSection {}
 
 enum Spec {
@@ -144,6 +188,8 @@ enum Spec {
     Introspection(IntrospectionSection),
     Network(NetworkSection),
     ApiKey(ApiKeySection),
+    Mtls(MtlsSection),
+    X5c(X5cSection),
     Custom,
     Propagated(String),
     AllOf(Vec<String>),
@@ -191,6 +237,8 @@ fn parse(key: &str, mut table: toml::Table) -> Result<Spec, ConfigError> {
         "introspection" => Spec::Introspection(section(key, table)?),
         "network" => Spec::Network(section(key, table)?),
         "api_key" => Spec::ApiKey(section(key, table)?),
+        "mtls" => Spec::Mtls(section(key, table)?),
+        "x5c_jwt" => Spec::X5c(section(key, table)?),
         "custom" => {
             section::<CustomSection>(key, table)?;
             Spec::Custom
@@ -306,6 +354,82 @@ fn build_one(
             }
             Arc::new(b.build())
         }
+        Spec::Mtls(s) => {
+            let mut b = MtlsVerifier::builder();
+            b = match (
+                s.trust_tls_layer,
+                org_ca(
+                    key,
+                    s.ca_file.as_deref(),
+                    s.ca_pem.as_deref(),
+                    s.max_intermediates,
+                )?,
+            ) {
+                (false, Some(ca)) => b.org_ca(ca),
+                (true, None) => b.trust_tls_layer(),
+                _ => {
+                    return Err(ConfigError::Field {
+                        key: format!("mechanisms.{key}"),
+                        message: "set exactly one of ca_file, ca_pem and trust_tls_layer = true"
+                            .into(),
+                    });
+                }
+            };
+            if let Some(d) = &s.trust_domain {
+                b = b.trust_domain(d).map_err(|e| fail(e.into()))?;
+            }
+            for a in &s.allow {
+                b = b.allow(a);
+            }
+            if let Some(c) = &ctx.clock {
+                b = b.clock(c.clone());
+            }
+            Arc::new(b.build().map_err(|e| fail(e.into()))?)
+        }
+        Spec::X5c(s) => {
+            let Some(ca) = org_ca(
+                key,
+                s.ca_file.as_deref(),
+                s.ca_pem.as_deref(),
+                s.max_intermediates,
+            )?
+            else {
+                return Err(ConfigError::Field {
+                    key: format!("mechanisms.{key}"),
+                    message: "set exactly one of ca_file and ca_pem".into(),
+                });
+            };
+            let mut b = X5cJwtVerifier::builder(ca);
+            for a in &s.audiences {
+                b = b.audience(a);
+            }
+            if let Some(d) = &s.trust_domain {
+                b = b.trust_domain(d).map_err(|e| fail(e.into()))?;
+            }
+            for a in &s.allow {
+                b = b.allow(a);
+            }
+            for bind in &s.bind {
+                b = b.bind(match bind {
+                    BindSetting::Iss => X5cBinding::Issuer,
+                    BindSetting::Sub => X5cBinding::Subject,
+                    BindSetting::Azp => X5cBinding::AuthorizedParty,
+                });
+            }
+            for p in &s.pins {
+                b = b.pin_x5t_s256(p);
+            }
+            if let Some(l) = s.leeway_seconds {
+                b = b.leeway(Duration::from_secs(l));
+            }
+            for t in &s.require_type {
+                b = b.require_type(t);
+            }
+            if let Some(c) = &ctx.clock {
+                b = b.clock(c.clone());
+            }
+            Arc::new(b.build().map_err(|e| fail(e.into()))?)
+        }
         Spec::Custom => match ctx.custom.iter().find(|(n, _)| n == key) {
             Some((_, v)) => v.clone(),
             None => return Err(ConfigError::MissingCustom(key.to_owned())),
@@ -328,6 +452,37 @@ fn build_one(
         Spec::AllOf(names) => Arc::new(AllOf::new(branches(&names, built))),
         Spec::AnyOf(names) => Arc::new(AnyOf::new(branches(&names, built))),
     })
+}
+
+/// The organisation CA of an `mtls` or `x5c_jwt` table, if one is given.
+fn org_ca(
+    key: &str,
+    file: Option<&str>,
+    pem: Option<&str>,
+    max: Option<usize>,
+) -> Result<Option<OrgCa>, ConfigError> {
+    let text = match (file, pem) {
+        (None, None) => return Ok(None),
+        (Some(path), None) => std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?,
+        (None, Some(pem)) => pem.to_owned(),
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::Field {
+                key: format!("mechanisms.{key}"),
+                message: "set only one of ca_file and ca_pem".into(),
+            });
+        }
+    };
+    let ca = OrgCa::from_pem(&text).map_err(|e| ConfigError::Mechanism {
+        key: key.to_owned(),
+        source: e.into(),
+    })?;
+    Ok(Some(match max {
+        Some(n) => ca.max_intermediates(n),
+        None => ca,
+    }))
 }
 
 fn branches<'n>(names: &'n [String], built: &Built) -> Vec<(&'n str, Arc<dyn Verifier>)> {
@@ -420,6 +575,9 @@ fn build_jwt(key: &str, s: JwtSection, ctx: &Context) -> Result<JwtVerifier, Con
             p = p.refresh_at_percent(v);
         }
         b = b.cache_policy(p);
+    }
+    if s.require_certificate_binding {
+        b = b.require_certificate_binding();
     }
     if let Some(c) = &ctx.client {
         b = b.http_client(c.clone());

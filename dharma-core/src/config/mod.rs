@@ -44,7 +44,9 @@
 //!
 //! | `kind` | keys |
 //! | --- | --- |
-//! | `jwt` | `issuers` (`issuer`, `jwks_uri` or `discovery = true`, `audiences`, `algorithms`), `audiences`, `leeway_seconds`, `require_type`, `require_claims`, `max_token_bytes`, `token_cache_capacity`, `jwks` (cache policy) |
+//! | `jwt` | `issuers` (`issuer`, `jwks_uri` or `discovery = true`, `audiences`, `algorithms`), `audiences`, `leeway_seconds`, `require_type`, `require_claims`, `max_token_bytes`, `token_cache_capacity`, `require_certificate_binding`, `jwks` (cache policy) |
+//! | `x5c_jwt` | `ca_file` or `ca_pem`, `max_intermediates`, `audiences`, `trust_domain`, `allow`, `bind` (`iss`, `sub`, `azp`), `pins`, `leeway_seconds`, `require_type` |
+//! | `mtls` | `ca_file` or `ca_pem` or `trust_tls_layer = true`, `max_intermediates`, `trust_domain`, `allow` |
 //! | `introspection` | `endpoint`, `client_id`, `client_secret` or `client_secret_env`, `client_auth` (`basic`, `post`), `audiences`, `issuer`, `max_ttl_seconds`, `inactive_ttl_seconds`, `timeout_ms` |
 //! | `network` | `allow`, `allow_loopback`, `allow_unix`, `trusted_proxies` |
 //! | `api_key` | `header`, `clients` (`client`, `sha256`) |
@@ -105,7 +107,7 @@ pub enum ConfigError {
     },
     /// A mechanism's `kind` is missing or unknown.
     #[error(
-        "mechanisms.{0}: kind must be one of jwt, introspection, network, api_key, propagated_jwt, all_of, any_of, custom"
+        "mechanisms.{0}: kind must be one of jwt, x5c_jwt, introspection, mtls, network, api_key, propagated_jwt, all_of, any_of, custom"
     )]
     Kind(String),
     /// A mechanism's settings are inconsistent.
@@ -171,6 +173,15 @@ pub enum MechanismError {
     /// API key settings.
     #[error(transparent)]
     ApiKey(#[from] ApiKeyError),
+    /// Mutual-TLS settings.
+    #[error(transparent)]
+    Mtls(#[from] crate::mtls::MtlsConfigError),
+    /// x5c settings.
+    #[error(transparent)]
+    X5c(#[from] crate::jwt::X5cConfigError),
+    /// The CA bundle.
+    #[error(transparent)]
+    Pki(#[from] crate::pki::PkiError),
 }
 
 #[derive(Debug, Deserialize)]

@@ -181,7 +181,7 @@ fn errors_point_to_the_offending_key() {
     );
     assert_eq!(
         error(&with("kind = \"jwt\"", "kind = \"saml\"")),
-        "mechanisms.org-jwt: kind must be one of jwt, introspection, network, api_key, propagated_jwt, all_of, any_of, custom"
+        "mechanisms.org-jwt: kind must be one of jwt, x5c_jwt, introspection, mtls, network, api_key, propagated_jwt, all_of, any_of, custom"
     );
 }
 
@@ -376,5 +376,107 @@ fn references_between_mechanisms_are_checked() {
             .unwrap_err()
             .to_string(),
         "mechanisms.opaque.client_secret_env: environment variable \"DHARMA_TEST_INTROSPECTION_SECRET\" is not set"
+    );
+}
+
+#[test]
+fn certificate_mechanisms_load() {
+    let root = dharma_test_support::pki::Ca::root("Org Root");
+    let text = format!(
+        r#"
+        [mechanisms.mtls]
+        kind = "mtls"
+        ca_pem = """{pem}"""
+        max_intermediates = 1
+        trust_domain = "example.org"
+        allow = ["spiffe://example.org/ns/*"]
+
+        [mechanisms.org-signed]
+        kind = "x5c_jwt"
+        ca_pem = """{pem}"""
+        audiences = ["inner"]
+        bind = ["iss"]
+
+        [mechanisms.layer]
+        kind = "mtls"
+        trust_tls_layer = true
+
+        [mechanisms.bound]
+        kind = "jwt"
+        require_certificate_binding = true
+        [[mechanisms.bound.issuers]]
+        issuer = "https://as.example"
+        discovery = true
+        audiences = ["api"]
+
+        [[domains]]
+        name = "outer"
+        trust = "mtls"
+        access = "org-signed"
+        "#,
+        pem = root.pem()
+    );
+    let loaded = Config::from_toml(&text).unwrap().load().unwrap();
+    let t = loaded.enforcer().topology();
+    for name in ["mtls", "org-signed", "layer", "bound"] {
+        assert!(t.mechanism(&name.parse().unwrap()).is_some(), "{name}");
+    }
+
+    let e = |from: &str, to: &str| {
+        assert!(text.contains(from), "{from}");
+        Config::from_toml(&text.replacen(from, to, 1))
+            .unwrap()
+            .load()
+            .unwrap_err()
+            .to_string()
+    };
+    let both = format!(
+        "trust_tls_layer = true\nca_pem = \"\"\"{}\"\"\"",
+        root.pem()
+    );
+    assert_eq!(
+        e("trust_tls_layer = true", &both),
+        "mechanisms.layer: set exactly one of ca_file, ca_pem and trust_tls_layer = true"
+    );
+    assert!(
+        e(
+            "trust_tls_layer = true",
+            "ca_file = \"/nonexistent/ca.pem\""
+        )
+        .starts_with("cannot read /nonexistent/ca.pem")
+    );
+    assert_eq!(
+        e("bind = [\"iss\"]", "bind = [\"aud\"]")
+            .split(':')
+            .next()
+            .unwrap(),
+        "mechanisms.org-signed.bind[0]"
+    );
+    assert_eq!(
+        e(
+            "audiences = [\"inner\"]\n        bind",
+            "audiences = []\n        bind"
+        ),
+        "mechanisms.org-signed: no audience configured"
+    );
+    assert_eq!(
+        e(
+            "trust_domain = \"example.org\"",
+            "trust_domain = \"Example/org\""
+        ),
+        "mechanisms.mtls: invalid trust domain \"Example/org\""
+    );
+    let garbage = text.replacen(
+        &root.pem(),
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        1,
+    );
+    assert_eq!(
+        Config::from_toml(&garbage)
+            .unwrap()
+            .load()
+            .unwrap_err()
+            .to_string(),
+        "mechanisms.mtls: CA certificate 0 is not a usable trust anchor"
     );
 }
