@@ -6,17 +6,28 @@
 //! validated by the TLS layer. The identity is the SPIFFE ID (checked against the trust
 //! domain), else the DNS SAN, else the subject CN.
 //!
-//! ```no_run
-//! use dharma_core::{mtls::MtlsVerifier, pki::OrgCa};
-//!
+//! ```
+//! use dharma_core::{RequestView, Verifier, mtls::MtlsVerifier, pki::OrgCa};
+//! # use dharma_test_support::pki::{Ca, Leaf};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let ca = OrgCa::from_pem(&std::fs::read_to_string("/etc/org/ca.pem")?)?;
+//! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+//! # let root = Ca::root("Org Root");
+//! # let client = root.issue(&Leaf::spiffe("spiffe://example.org/ns/payments/sa/api"));
+//! # let ca_pem = root.pem();
 //! let mtls = MtlsVerifier::builder()
-//!     .org_ca(ca)
+//!     .org_ca(OrgCa::from_pem(&ca_pem)?)
 //!     .trust_domain("example.org")?
 //!     .allow("spiffe://example.org/ns/payments/*")
 //!     .build()?;
-//! # let _ = mtls; Ok(()) }
+//!
+//! // The TLS layer hands over the client's chain, leaf first.
+//! let headers = http::HeaderMap::new();
+//! let request = RequestView::new(&http::Method::GET, "/ledger", &headers)
+//!     .with_peer_certificates(&client.chain);
+//! let caller = mtls.verify(&request).await?;
+//! assert_eq!(caller.identities()[0].subject(), "spiffe://example.org/ns/payments/sa/api");
+//! # Ok::<(), Box<dyn std::error::Error>>(()) })
+//! # }
 //! ```
 
 use std::sync::Arc;

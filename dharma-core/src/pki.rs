@@ -2,12 +2,20 @@
 //! from the leaf (SPIFFE ID, DNS name, or subject CN as a last resort), and a cache of
 //! validated chains so a repeated chain costs no path building.
 //!
-//! ```no_run
-//! use dharma_core::pki::OrgCa;
-//!
+//! ```
+//! use std::time::SystemTime;
+//! use dharma_core::pki::{CertificateError, OrgCa};
+//! # use dharma_test_support::pki::{Ca, Leaf};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let ca = OrgCa::from_pem(&std::fs::read_to_string("/etc/org/ca.pem")?)?.max_intermediates(1);
-//! # let _ = ca; Ok(()) }
+//! # let root = Ca::root("Org Root");
+//! # let issuing = root.intermediate("Org Issuing", None);
+//! # let leaf = issuing.issue(&Leaf::dns("billing.internal"));
+//! # let deeper = issuing.intermediate("Deeper", None).issue(&Leaf::dns("x.internal"));
+//! let ca = OrgCa::from_pem(&root.pem())?.max_intermediates(1);
+//! let validated = ca.validate(&leaf.chain, SystemTime::now())?;
+//! assert_eq!(validated.0.identity.name(), Some("billing.internal"));
+//! assert_eq!(ca.validate(&deeper.chain, SystemTime::now()).unwrap_err(), CertificateError::PathTooLong);
+//! # Ok(()) }
 //! ```
 
 use std::{

@@ -7,18 +7,26 @@
 //! the leaf (SPIFFE ID, DNS SAN or CN). Claims may be bound to that identity (`iss`, `sub`
 //! or `azp` must equal it), and leaves may be pinned by `x5t#S256`.
 //!
-//! ```no_run
+//! ```
 //! use dharma_core::jwt::{X5cBinding, X5cJwtVerifier};
 //! use dharma_core::pki::OrgCa;
-//!
+//! # use dharma_test_support::{keys::claims, pki::{Ca, Leaf}};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let ca = OrgCa::from_pem(&std::fs::read_to_string("/etc/org/ca.pem")?)?;
-//! let verifier = X5cJwtVerifier::builder(ca)
+//! # let root = Ca::root("Org Root");
+//! # let sts = root.issue(&Leaf::spiffe("spiffe://example.org/ns/outer/sa/sts"));
+//! # let token = sts.signer("sts").sign_with_header(
+//! #     serde_json::json!({"x5c": sts.x5c(), "kid": null}),
+//! #     &claims("spiffe://example.org/ns/outer/sa/sts", "inner", "payments"),
+//! # );
+//! let verifier = X5cJwtVerifier::builder(OrgCa::from_pem(&root.pem())?)
 //!     .audience("inner")
 //!     .trust_domain("example.org")?
-//!     .bind(X5cBinding::Issuer)
+//!     .bind(X5cBinding::Issuer) // iss must be the certificate's SPIFFE ID
 //!     .build()?;
-//! # let _ = verifier; Ok(()) }
+//! let caller = verifier.verify_token(&token)?;
+//! let workload = caller.identities().last().unwrap();
+//! assert_eq!(workload.subject(), "spiffe://example.org/ns/outer/sa/sts");
+//! # Ok(()) }
 //! ```
 
 use std::{sync::Arc, time::Duration};
