@@ -314,6 +314,27 @@ mod tests {
     }
 
     #[test]
+    fn unix_and_unknown_peers() {
+        let headers = HeaderMap::new();
+        let view = RequestView::new(&http::Method::GET, "/", &headers);
+        let unix = NetworkVerifier::builder().allow_unix().build();
+        let tcp_only = NetworkVerifier::builder().allow_loopback().build();
+        assert_eq!(
+            unix.check(&view.with_unix_peer()).unwrap().identities()[0].subject(),
+            "unix"
+        );
+        assert_eq!(
+            tcp_only.check(&view.with_unix_peer()).unwrap_err().code(),
+            "untrusted_network"
+        );
+        // No peer at all (an adapter that cannot tell): refused, never assumed inside.
+        assert_eq!(tcp_only.check(&view).unwrap_err().code(), "unknown_peer");
+        let local = view.with_peer("127.0.0.1:9".parse().unwrap());
+        assert!(tcp_only.check(&local).is_ok());
+        assert!(unix.check(&local).is_err());
+    }
+
+    #[test]
     fn client_address_follows_only_trusted_proxies() {
         let v = NetworkVerifier::builder()
             .allow("10.20.0.0/16")

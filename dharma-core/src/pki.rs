@@ -286,6 +286,7 @@ pub struct OrgCa {
     max_intermediates: usize,
     usage: KeyUsage,
     cache: Cache<[u8; 32], Arc<(ValidatedChain, Duration)>>,
+    path_builds: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for OrgCa {
@@ -320,6 +321,7 @@ impl OrgCa {
                 .max_capacity(10_000)
                 .expire_after(UntilNotAfter)
                 .build(),
+            path_builds: Arc::default(),
         })
     }
 
@@ -340,6 +342,11 @@ impl OrgCa {
     pub fn usage(mut self, usage: KeyUsage) -> Self {
         self.usage = usage;
         self
+    }
+
+    /// How many chains were validated by building a path (not taken from the cache).
+    pub fn path_builds(&self) -> u64 {
+        self.path_builds.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Validates `chain` (leaf first) at `now`, or takes the answer from the cache of
@@ -366,6 +373,8 @@ impl OrgCa {
         if intermediates.len() > self.max_intermediates + 1 {
             return Err(CertificateError::PathTooLong);
         }
+        self.path_builds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ee = EndEntityCert::try_from(leaf).map_err(CertificateError::from)?;
         let max = self.max_intermediates;
         let check_depth = move |path: &webpki::VerifiedPath<'_>| {

@@ -74,8 +74,12 @@ fn org_ca(p: &Pki) -> OrgCa {
 }
 
 fn verifier(p: &Pki) -> MtlsVerifier {
+    verifier_with(org_ca(p))
+}
+
+fn verifier_with(ca: OrgCa) -> MtlsVerifier {
     MtlsVerifier::builder()
-        .org_ca(org_ca(p))
+        .org_ca(ca)
         .trust_domain("example.org")
         .unwrap()
         .clock(clock())
@@ -86,7 +90,8 @@ fn verifier(p: &Pki) -> MtlsVerifier {
 #[tokio::test]
 async fn mtls_chains() {
     let p = pki();
-    let v = verifier(&p);
+    let ca = org_ca(&p);
+    let v = verifier_with(ca.clone());
     let good = p
         .intermediate
         .issue(&Leaf::spiffe("spiffe://example.org/ns/pay/sa/api"));
