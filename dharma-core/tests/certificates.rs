@@ -73,10 +73,6 @@ fn org_ca(p: &Pki) -> OrgCa {
         .max_intermediates(1)
 }
 
-fn verifier(p: &Pki) -> MtlsVerifier {
-    verifier_with(org_ca(p))
-}
-
 fn verifier_with(ca: OrgCa) -> MtlsVerifier {
     MtlsVerifier::builder()
         .org_ca(ca)
