@@ -1,18 +1,33 @@
 //! The JWT mechanism: bearer access tokens signed by configured issuers.
 //!
-//! ```no_run
+//! ```
 //! use std::time::Duration;
-//! use dharma_core::jwt::{IssuerSpec, JwtVerifier};
-//!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use dharma_core::jwt::{IssuerSpec, JwtVerifier, VerifyingKey};
+//! # use dharma_test_support::{TestKey, keys::claims};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+//! # let key = TestKey::generate("ES256", "k1");
+//! # let token = key.sign(&claims("https://idp.example", "orders-api", "orders:read"));
+//! // In production the keys come from the issuer: `.discovery()` or `.jwks_uri(url)`,
+//! // then `verifier.warm_up().await?` before the service reports ready and
+//! // `verifier.spawn_refresh()` to keep them fresh. Here, one fixed key:
 //! let verifier = JwtVerifier::builder()
-//!     .issuer(IssuerSpec::new("https://idp.example").discovery().audience("orders-api"))
+//!     .issuer(IssuerSpec::new("https://idp.example").keys([VerifyingKey::from_jwk(&key.jwk())?]).audience("orders-api"))
 //!     .require_type("at+jwt")
 //!     .leeway(Duration::from_secs(30))
 //!     .build()?;
-//! verifier.warm_up().await?;          // load keys before reporting ready
-//! let _refresh = verifier.spawn_refresh(); // keep them fresh in the background
-//! # Ok(()) }
+//! let caller = verifier.verify_token(&token).await?;
+//! assert!(caller.identities()[0].claims().has_scope("orders:read"));
+//!
+//! // Certificate-bound tokens (RFC 8705): `cnf.x5t#S256` must name the client's TLS
+//! // certificate, checked on every request, cached tokens included.
+//! let bound = JwtVerifier::builder()
+//!     .issuer(IssuerSpec::new("https://idp.example").discovery().audience("orders-api"))
+//!     .require_certificate_binding()
+//!     .build()?;
+//! # let _ = bound;
+//! # Ok::<(), Box<dyn std::error::Error>>(()) })
+//! # }
 //! ```
 
 use std::{fmt, sync::Arc, time::Duration};

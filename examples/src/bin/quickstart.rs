@@ -59,6 +59,7 @@ async fn order(Authorized(ctx): Authorized) -> Json<serde_json::Value> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_target(true)
         .without_time()
         .init();
