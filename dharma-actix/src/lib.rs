@@ -1,9 +1,45 @@
-//! actix-web 4 adapter for dharma.
+//! actix-web 4 middleware for [dharma](dharma_core), with the same decisions, status codes,
+//! `WWW-Authenticate` challenges and bodies as `dharma-axum`: every decision is made by the
+//! core [`Enforcer`](dharma_core::Enforcer); this crate only translates.
 //!
-//! This crate will hold an actix-web `Transform` middleware and extractors for the
-//! [`dharma_core::SecurityContext`], built on the same [`dharma_core::Enforcer`] as
-//! `dharma-axum`, so that a request gets the same decision, status code and
-//! `WWW-Authenticate` challenge whichever framework serves it. It is not written yet:
-//! use `dharma-axum` today.
+//! ```
+//! use std::sync::Arc;
+//! use actix_web::{App, HttpResponse, web};
+//! use dharma_actix::{Authorized, DharmaMiddleware};
+//! use dharma_core::{Enforcer, network::NetworkVerifier};
+//! use dharma_core::model::{Domain, Endpoint, Topology};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let topology = Topology::builder()
+//!     .mechanism("inside", Arc::new(NetworkVerifier::builder().allow_loopback().build()))
+//!     .domain(Domain::builder("inner").trust("inside"))
+//!     .endpoint(Endpoint::interior("inner", "/ledger").methods(["GET"]))
+//!     .build()?;
+//! let enforcer = Enforcer::builder(topology).build(); // build once, share with every worker
+//!
+//! async fn ledger(Authorized(ctx): Authorized) -> HttpResponse {
+//!     HttpResponse::Ok().body(ctx.principal().map(|p| p.subject().to_owned()).unwrap_or_default())
+//! }
+//! let make_app = move || {
+//!     App::new()
+//!         .wrap(DharmaMiddleware::new(enforcer.clone()))
+//!         .route("/ledger", web::get().to(ledger))
+//! };
+//! // HttpServer::new(make_app).bind(..)?.run()
+//! # let _ = make_app; Ok(()) }
+//! ```
+//!
+//! The peer address comes from the connection. A client certificate chain reaches the
+//! mechanisms when the connection's data holds a
+//! [`PeerCertificates`](dharma_core::PeerCertificates) (set it from
+//! `HttpServer::on_connect`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod extract;
+mod middleware;
+mod translate;
+
+pub use extract::{Authorized, Claims, ExtractError};
+pub use middleware::{DharmaMiddleware, DharmaService};
+pub use translate::denial_response;

@@ -99,6 +99,9 @@ pub enum MalformedRequest {
     /// The path is not in normal form.
     #[error(transparent)]
     Path(#[from] PathError),
+    /// A method the core cannot represent.
+    #[error("unsupported method")]
+    Method,
     /// A trusted proxy sent a `Forwarded` or `X-Forwarded-For` hop that is not an address.
     #[error("forwarded hop {0:?} is not an IP address")]
     Forwarded(String),
@@ -298,6 +301,7 @@ impl Rejection {
             Self::MalformedRequest(MalformedRequest::Credentials(_)) => "malformed_credentials",
             Self::MalformedRequest(MalformedRequest::Path(_)) => "malformed_path",
             Self::MalformedRequest(MalformedRequest::Forwarded(_)) => "malformed_forwarded",
+            Self::MalformedRequest(MalformedRequest::Method) => "malformed_method",
             Self::InvalidToken(e) => e.code(),
             Self::InsufficientScope { .. } => "insufficient_scope",
             Self::Forbidden(ForbiddenReason::Claim { .. }) => "claim_requirement_failed",
@@ -381,6 +385,9 @@ impl Denial {
             Rejection::MalformedRequest(MalformedRequest::Forwarded(_)) => {
                 Some("a forwarded header is malformed")
             }
+            Rejection::MalformedRequest(MalformedRequest::Method) => {
+                Some("the method is not supported")
+            }
             Rejection::InvalidToken(e) => Some(e.description()),
             Rejection::InsufficientScope { .. } => {
                 Some("the access token does not grant the required scope")
@@ -426,6 +433,33 @@ impl Denial {
             out.push('"');
         }
         out
+    }
+
+    /// The gRPC status code (numeric, as in `grpc-status`) that carries this denial:
+    /// `UNAUTHENTICATED` (16) for missing or invalid credentials, `PERMISSION_DENIED` (7)
+    /// for an insufficient scope or a refused caller, `INVALID_ARGUMENT` (3) for a
+    /// malformed request, `UNIMPLEMENTED` (12) for an undeclared method, `UNAVAILABLE` (14)
+    /// when the decision could not be made.
+    pub fn grpc_code(&self) -> i32 {
+        match self.status() {
+            StatusCode::UNAUTHORIZED => 16,
+            StatusCode::FORBIDDEN => 7,
+            StatusCode::BAD_REQUEST => 3,
+            StatusCode::NOT_FOUND => 12,
+            StatusCode::SERVICE_UNAVAILABLE => 14,
+            _ => 2,
+        }
+    }
+
+    /// The gRPC status message: the fixed description, or the error code, never details.
+    pub fn grpc_message(&self) -> &'static str {
+        self.description().unwrap_or(match self.status() {
+            StatusCode::UNAUTHORIZED => "authentication required",
+            StatusCode::FORBIDDEN => "permission denied",
+            StatusCode::NOT_FOUND => "method not exposed",
+            StatusCode::SERVICE_UNAVAILABLE => "temporarily unavailable",
+            _ => "request refused",
+        })
     }
 
     /// The response headers: `WWW-Authenticate` when the status calls for it,

@@ -13,6 +13,7 @@
 )]
 
 pub mod client;
+pub mod conformance;
 pub mod idp;
 pub mod keys;
 pub mod pki;

@@ -64,12 +64,6 @@ impl<'a> Compact<'a> {
         let header = URL_SAFE_NO_PAD
             .decode(header_b64)
             .map_err(|_| TokenError::Malformed("header is not base64url"))?;
-        let signature = URL_SAFE_NO_PAD
-            .decode(signature_b64)
-            .map_err(|_| TokenError::Malformed("signature is not base64url"))?;
-        if signature.is_empty() {
-            return Err(TokenError::Malformed("empty signature"));
-        }
         let header: RawHeader = serde_json::from_slice(&header)
             .map_err(|_| TokenError::Malformed("header is not a JSON object with \"alg\""))?;
         if let Some(crit) = header.crit {
@@ -91,6 +85,12 @@ impl<'a> Compact<'a> {
         }
         let alg = Algorithm::from_name(&header.alg)
             .ok_or_else(|| TokenError::UnsupportedAlgorithm(truncate(&header.alg, 32)))?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature_b64)
+            .map_err(|_| TokenError::Malformed("signature is not base64url"))?;
+        if signature.is_empty() {
+            return Err(TokenError::Malformed("empty signature"));
+        }
         Ok(Self {
             signing_input,
             payload_b64,

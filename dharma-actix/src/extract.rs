@@ -1,0 +1,91 @@
+//! Extractors for handlers behind [`DharmaMiddleware`](crate::DharmaMiddleware).
+
+use std::future::{Ready, ready};
+
+use actix_web::{
+    FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, dev::Payload,
+    http::StatusCode,
+};
+use dharma_core::{Denial, Rejection, SecurityContext, reject::TokenError};
+use serde::de::DeserializeOwned;
+
+use crate::translate::denial_response;
+
+/// The security context of an admitted request.
+#[derive(Debug, Clone)]
+pub struct Authorized(pub SecurityContext);
+
+/// The principal's claims, deserialized into `T`.
+#[derive(Debug, Clone)]
+pub struct Claims<T>(pub T);
+
+/// Why an extractor failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ExtractError {
+    /// No security context: the route is not behind the middleware (a server bug, `500`).
+    NotBehindDharma,
+    /// The claims do not have the shape the handler asks for (`401 invalid_token`).
+    Claims(Denial),
+}
+
+impl std::fmt::Display for ExtractError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotBehindDharma => {
+                f.write_str("no security context: the route is not behind DharmaMiddleware")
+            }
+            Self::Claims(_) => f.write_str("the claims do not match the handler's type"),
+        }
+    }
+}
+
+impl ResponseError for ExtractError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::NotBehindDharma => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Claims(_) => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::NotBehindDharma => HttpResponse::InternalServerError().body("internal error"),
+            Self::Claims(denial) => denial_response(denial),
+        }
+    }
+}
+
+fn context(req: &HttpRequest) -> Result<SecurityContext, ExtractError> {
+    req.extensions()
+        .get::<SecurityContext>()
+        .cloned()
+        .ok_or(ExtractError::NotBehindDharma)
+}
+
+impl FromRequest for Authorized {
+    type Error = ExtractError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(context(req).map(Authorized))
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest for Claims<T> {
+    type Error = ExtractError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(context(req).and_then(|ctx| {
+            ctx.claims().deserialize().map(Claims).map_err(|_| {
+                ExtractError::Claims(Denial::new(
+                    Rejection::InvalidToken(TokenError::Claim(
+                        "claims do not match the handler's type".into(),
+                    )),
+                    None,
+                ))
+            })
+        }))
+    }
+}

@@ -1,0 +1,112 @@
+//! The middleware: a `Transform` that wraps each worker's service.
+
+use std::{
+    future::{Ready, ready},
+    rc::Rc,
+};
+
+use actix_web::{
+    Error, HttpMessage,
+    body::{EitherBody, MessageBody},
+    dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready},
+};
+use dharma_core::{
+    Decision, Denial, Enforcer, PeerCertificates, Rejection, RequestView, reject::MalformedRequest,
+};
+use futures_util::future::LocalBoxFuture;
+
+use crate::translate::{denial_response, headers, method};
+
+/// Decides every request with the core enforcer before the app sees it. Clones share the
+/// enforcer (keys and caches), so build it once and clone it into every worker's `App`.
+#[derive(Debug, Clone)]
+pub struct DharmaMiddleware {
+    enforcer: Enforcer,
+}
+
+impl DharmaMiddleware {
+    /// A middleware deciding with `enforcer`.
+    pub fn new(enforcer: Enforcer) -> Self {
+        Self { enforcer }
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for DharmaMiddleware
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Transform = DharmaService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(DharmaService {
+            service: Rc::new(service),
+            enforcer: self.enforcer.clone(),
+        }))
+    }
+}
+
+/// The per-worker service made by [`DharmaMiddleware`].
+#[derive(Debug)]
+pub struct DharmaService<S> {
+    service: Rc<S>,
+    enforcer: Enforcer,
+}
+
+impl<S, B> Service<ServiceRequest> for DharmaService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, request: ServiceRequest) -> Self::Future {
+        let service = self.service.clone();
+        let enforcer = self.enforcer.clone();
+        Box::pin(async move {
+            let decision = {
+                let headers = headers(request.headers());
+                let certs = request.conn_data::<PeerCertificates>().cloned();
+                match method(request.method()) {
+                    Some(method) => {
+                        let mut view = RequestView::new(&method, request.path(), &headers);
+                        if let Some(peer) = request.peer_addr() {
+                            view = view.with_peer(peer);
+                        }
+                        if let Some(PeerCertificates(chain)) = &certs {
+                            view = view.with_peer_certificates(chain);
+                        }
+                        enforcer.decide(&view).await
+                    }
+                    // Both `http` versions accept the same method tokens, so this is not
+                    // reached; if it were, the request is refused, never let through.
+                    None => Decision::Deny(Denial::new(
+                        Rejection::MalformedRequest(MalformedRequest::Method),
+                        None,
+                    )),
+                }
+            };
+            match decision {
+                Decision::Allow(permit) => {
+                    request.extensions_mut().insert(permit.into_context());
+                    service
+                        .call(request)
+                        .await
+                        .map(ServiceResponse::map_into_left_body)
+                }
+                Decision::Deny(denial) => {
+                    let (req, _) = request.into_parts();
+                    Ok(ServiceResponse::new(req, denial_response(&denial)).map_into_right_body())
+                }
+            }
+        })
+    }
+}
