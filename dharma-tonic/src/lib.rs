@@ -1,9 +1,38 @@
-//! tonic (gRPC) adapter for dharma.
+//! tonic (gRPC) layer for [dharma](dharma_core): the same decisions as the HTTP adapters,
+//! answered as gRPC statuses.
 //!
-//! This crate will hold a tower layer for `tonic::transport::Server::builder().layer(..)`
-//! that classifies gRPC methods (`/package.Service/Method`) as dharma endpoints, runs the
-//! same [`dharma_core::Enforcer`] as the HTTP adapters and maps denials to gRPC statuses
-//! (`UNAUTHENTICATED`, `PERMISSION_DENIED`, `UNAVAILABLE`), plus a client layer that
-//! attaches tokens to outgoing calls. It is not written yet.
+//! Endpoints are gRPC methods (`/package.Service/Method`, always `POST`); the bearer token
+//! travels in the `authorization` metadata; the peer address and, over TLS, the client's
+//! certificate chain come from tonic's connection info. Denials map to
+//! `UNAUTHENTICATED` (missing or invalid credentials), `PERMISSION_DENIED` (insufficient
+//! scope or a refused caller), `INVALID_ARGUMENT` (malformed request), `UNIMPLEMENTED`
+//! (undeclared method) and `UNAVAILABLE`, with fixed messages.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use dharma_core::{Enforcer, network::NetworkVerifier};
+//! use dharma_core::model::{Domain, Endpoint, Topology};
+//! use dharma_tonic::DharmaGrpcLayer;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let topology = Topology::builder()
+//!     .mechanism("inside", Arc::new(NetworkVerifier::builder().allow_loopback().build()))
+//!     .domain(Domain::builder("inner").trust("inside"))
+//!     .endpoint(Endpoint::interior("inner", "/ledger.Ledger/Append").methods(["POST"]))
+//!     .build()?;
+//! let layer = DharmaGrpcLayer::new(Enforcer::builder(topology).build());
+//! let server = tonic::transport::Server::builder().layer(layer);
+//! // server.add_service(LedgerServer::new(ledger)).serve(addr).await?;
+//! # let _ = server; Ok(()) }
+//! ```
+//!
+//! Handlers find the [`SecurityContext`](dharma_core::SecurityContext) in
+//! `request.extensions()`. Clients attach tokens with [`BearerInterceptor`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod client;
+mod layer;
+
+pub use client::BearerInterceptor;
+pub use layer::{DharmaGrpc, DharmaGrpcLayer, ResponseFuture, denial_status};
