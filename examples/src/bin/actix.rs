@@ -50,7 +50,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .workers(1)
     .disable_signals()
     .bind("127.0.0.1:0")?;
-    let base = format!("http://{}", server.addrs()[0]);
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or("the server has no address")?;
+    let base = format!("http://{addr}");
     let running = server.run();
     let stop = running.handle();
     actix_web::rt::spawn(running);
