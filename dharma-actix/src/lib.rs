@@ -29,10 +29,9 @@
 //! # let _ = make_app; Ok(()) }
 //! ```
 //!
-//! The peer address comes from the connection. A client certificate chain reaches the
-//! mechanisms when the connection's data holds a
-//! [`PeerCertificates`](dharma_core::PeerCertificates) (set it from
-//! `HttpServer::on_connect`).
+//! The peer address comes from the connection. For mutual TLS over rustls, enable the
+//! `rustls` feature and add one line to the server, `.on_connect(dharma_actix::on_connect)`,
+//! so the client's certificate chain reaches the mechanisms.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -43,3 +42,5 @@ mod translate;
 pub use extract::{Authorized, Claims, ExtractError};
 pub use middleware::{DharmaMiddleware, DharmaService};
 pub use translate::denial_response;
+#[cfg(feature = "rustls")]
+pub use translate::on_connect;

@@ -34,3 +34,17 @@ pub fn denial_response(denial: &Denial) -> HttpResponse {
     }
     response.body(denial.body())
 }
+
+/// Records the client's TLS certificate chain for the connection, where the middleware
+/// finds it. The one line a server adds: `HttpServer::new(..).on_connect(dharma_actix::on_connect)`
+/// (with `bind_rustls_0_23`; needs this crate's `rustls` feature).
+#[cfg(feature = "rustls")]
+pub fn on_connect(connection: &dyn std::any::Any, data: &mut actix_web::dev::Extensions) {
+    type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
+    if let Some(tls) = connection.downcast_ref::<Tls>()
+        && let Some(chain) = tls.get_ref().1.peer_certificates()
+    {
+        let chain = chain.iter().map(|c| c.clone().into_owned()).collect();
+        data.insert(dharma_core::PeerCertificates(chain));
+    }
+}

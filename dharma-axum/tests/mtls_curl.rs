@@ -8,7 +8,7 @@
     reason = "tests"
 )]
 
-use std::{path::Path, process::Command, sync::Arc};
+use std::sync::Arc;
 
 use axum::{Router, routing::get};
 use dharma_axum::{Authorized, DharmaLayer};
@@ -21,45 +21,8 @@ use dharma_core::{
 };
 use dharma_test_support::{
     pki::{Ca, Leaf},
-    tls::{serve_axum_tls, server_config},
+    tls::{CurlFiles, curl, serve_axum_tls, server_config},
 };
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
-
-/// Runs curl; returns (status, body).
-fn curl(port: u16, ca: &str, client: Option<(&str, &str)>) -> (u16, String) {
-    let mut cmd = Command::new("curl");
-    cmd.args([
-        "-sS",
-        "--max-time",
-        "10",
-        "--cacert",
-        ca,
-        "--resolve",
-        &format!("localhost:{port}:127.0.0.1"),
-    ]);
-    if let Some((cert, key)) = client {
-        cmd.args(["--cert", cert, "--key", key]);
-    }
-    cmd.args([
-        "-w",
-        "\n%{http_code}",
-        &format!("https://localhost:{port}/internal"),
-    ]);
-    let out = cmd.output().expect("curl must be installed");
-    assert!(
-        out.status.success(),
-        "curl failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let (body, status) = text.rsplit_once('\n').unwrap();
-    (status.parse().unwrap(), body.to_owned())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_with_and_without_a_client_certificate() {
@@ -67,8 +30,8 @@ async fn curl_with_and_without_a_client_certificate() {
     let issuing = root.intermediate("Org Issuing", Some(0));
     let server = issuing.issue(&Leaf::server());
     let client = issuing.issue(&Leaf::spiffe("spiffe://example.org/ns/orders/sa/api"));
-    let stranger_root = Ca::root("Org Root");
-    let stranger = stranger_root.issue(&Leaf::spiffe("spiffe://example.org/ns/orders/sa/api"));
+    let stranger =
+        Ca::root("Org Root").issue(&Leaf::spiffe("spiffe://example.org/ns/orders/sa/api"));
 
     let mtls = MtlsVerifier::builder()
         .org_ca(OrgCa::from_pem(&root.pem()).unwrap())
@@ -93,30 +56,25 @@ async fn curl_with_and_without_a_client_certificate() {
         ));
     let port = serve_axum_tls(app, server_config(&server)).await.port();
 
-    let dir = std::env::temp_dir().join(format!("dharma-mtls-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ca = write(&dir, "ca.pem", &root.pem());
-    let cert = write(&dir, "client.pem", &client.chain_pem());
-    let key = write(&dir, "client.key", &client.key_pem());
-    let bad_cert = write(&dir, "stranger.pem", &stranger.chain_pem());
-    let bad_key = write(&dir, "stranger.key", &stranger.key_pem());
-
-    let result = tokio::task::spawn_blocking(move || {
-        (
-            curl(port, &ca, Some((&cert, &key))),
-            curl(port, &ca, None),
-            curl(port, &ca, Some((&bad_cert, &bad_key))),
-        )
+    let files = CurlFiles::new("axum-mtls", &root.pem());
+    let good = files.client("client", &client);
+    let bad = files.client("stranger", &stranger);
+    let ca = files.ca.clone();
+    let results = tokio::task::spawn_blocking(move || {
+        [
+            curl(port, "/internal", &ca, Some(&good)),
+            curl(port, "/internal", &ca, None),
+            curl(port, "/internal", &ca, Some(&bad)),
+        ]
     })
     .await
     .unwrap();
-    std::fs::remove_dir_all(&dir).ok();
     assert_eq!(
-        result.0,
+        results[0],
         (200, "spiffe://example.org/ns/orders/sa/api".to_owned())
     );
-    assert_eq!(result.1.0, 401);
-    assert_eq!(result.2.0, 403);
+    assert_eq!(results[1].0, 401);
+    assert_eq!(results[2].0, 403);
     let reasons: Vec<_> = audit.events().iter().map(|e| e.reason).collect();
     assert_eq!(
         reasons,

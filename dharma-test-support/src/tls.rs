@@ -122,3 +122,77 @@ pub async fn serve_axum_tls(app: axum::Router, config: Arc<rustls::ServerConfig>
     });
     addr
 }
+
+/// Files for `curl`: the CA and a client's chain and key, in a directory removed on drop.
+pub struct CurlFiles {
+    dir: std::path::PathBuf,
+    /// The CA bundle.
+    pub ca: String,
+}
+
+impl std::fmt::Debug for CurlFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CurlFiles({})", self.dir.display())
+    }
+}
+
+impl Drop for CurlFiles {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+impl CurlFiles {
+    /// A fresh directory holding the CA bundle.
+    pub fn new(tag: &str, ca_pem: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("dharma-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, ca_pem).unwrap();
+        Self {
+            ca: ca.display().to_string(),
+            dir,
+        }
+    }
+
+    /// Writes a client's chain and key; returns their paths.
+    pub fn client(&self, name: &str, issued: &Issued) -> (String, String) {
+        let cert = self.dir.join(format!("{name}.pem"));
+        let key = self.dir.join(format!("{name}.key"));
+        std::fs::write(&cert, issued.chain_pem()).unwrap();
+        std::fs::write(&key, issued.key_pem()).unwrap();
+        (cert.display().to_string(), key.display().to_string())
+    }
+}
+
+/// `curl https://localhost:{port}{path}` (resolved to 127.0.0.1), optionally with a client
+/// certificate; returns the status and body. Blocking: call it off the async runtime.
+pub fn curl(port: u16, path: &str, ca: &str, client: Option<&(String, String)>) -> (u16, String) {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args([
+        "-sS",
+        "--max-time",
+        "10",
+        "--cacert",
+        ca,
+        "--resolve",
+        &format!("localhost:{port}:127.0.0.1"),
+    ]);
+    if let Some((cert, key)) = client {
+        cmd.args(["--cert", cert, "--key", key]);
+    }
+    cmd.args([
+        "-w",
+        "\n%{http_code}",
+        &format!("https://localhost:{port}{path}"),
+    ]);
+    let out = cmd.output().expect("curl must be installed");
+    assert!(
+        out.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    (status.parse().unwrap(), body.to_owned())
+}
