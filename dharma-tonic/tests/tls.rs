@@ -8,16 +8,7 @@
     reason = "tests"
 )]
 
-use std::sync::Arc;
-
-use dharma_core::{
-    Enforcer,
-    audit::MemoryAuditSink,
-    model::{Domain, Endpoint, Topology},
-    mtls::MtlsVerifier,
-    pki::OrgCa,
-};
-use dharma_test_support::pki::{Ca, Leaf};
+use dharma_test_support::tls::{CLIENT_ID, mtls_world};
 use dharma_tonic::DharmaGrpcLayer;
 use tonic::{
     Code,
@@ -27,45 +18,27 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_certificates_reach_the_mechanism() {
-    let root = Ca::root("Org Root");
-    let issuing = root.intermediate("Org Issuing", Some(0));
-    let server_leaf = issuing.issue(&Leaf::server());
-    let client = issuing.issue(&Leaf::spiffe("spiffe://example.org/ns/orders/sa/api"));
-    let mtls = MtlsVerifier::builder()
-        .org_ca(OrgCa::from_pem(&root.pem()).unwrap())
-        .trust_domain("example.org")
-        .unwrap()
-        .build()
-        .unwrap();
-    let topology = Topology::builder()
-        .mechanism("mtls", Arc::new(mtls))
-        .domain(Domain::builder("outer").trust("mtls"))
-        .endpoint(Endpoint::interior("outer", "/grpc.health.v1.Health/Check").methods(["POST"]))
-        .build()
-        .unwrap();
-    let audit = Arc::new(MemoryAuditSink::default());
+    let world = mtls_world("POST", "/grpc.health.v1.Health/Check");
     let (_reporter, health) = tonic_health::server::health_reporter();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let tls = ServerTlsConfig::new()
         .identity(Identity::from_pem(
-            server_leaf.chain_pem(),
-            server_leaf.key_pem(),
+            world.server.chain_pem(),
+            world.server.key_pem(),
         ))
-        .client_ca_root(Certificate::from_pem(root.pem()))
+        .client_ca_root(Certificate::from_pem(world.root.pem()))
         .client_auth_optional(true);
     let server = Server::builder()
         .tls_config(tls)
         .unwrap()
-        .layer(DharmaGrpcLayer::new(
-            Enforcer::builder(topology).audit(audit.clone()).build(),
-        ))
+        .layer(DharmaGrpcLayer::new(world.enforcer.clone()))
         .add_service(health)
         .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
     tokio::spawn(server);
 
     let connect = |identity: Option<Identity>| {
-        let root_pem = root.pem();
+        let root_pem = world.root.pem();
         async move {
             let mut tls = ClientTlsConfig::new()
                 .ca_certificate(Certificate::from_pem(root_pem))
@@ -88,19 +61,16 @@ async fn client_certificates_reach_the_mechanism() {
         }
     };
     let with_cert = connect(Some(Identity::from_pem(
-        client.chain_pem(),
-        client.key_pem(),
+        world.client.chain_pem(),
+        world.client.key_pem(),
     )))
     .await;
     assert!(with_cert.is_ok(), "{with_cert:?}");
     let without = connect(None).await.unwrap_err();
     assert_eq!(without.code(), Code::Unauthenticated);
-    let events = audit.events();
+    let events = world.audit.events();
     assert_eq!(events[0].reason, "allowed");
-    assert_eq!(
-        &*events[0].identities[0].subject,
-        "spiffe://example.org/ns/orders/sa/api"
-    );
+    assert_eq!(&*events[0].identities[0].subject, CLIENT_ID);
     assert!(events[0].peer.unwrap().ip().is_loopback());
     assert_eq!(events[1].reason, "missing_credentials");
 }
