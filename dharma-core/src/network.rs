@@ -1,10 +1,11 @@
 //! Network isolation: trust a request by where it comes from.
 //!
 //! The client address is the transport peer, unless the peer is a configured trusted
-//! proxy: then the hops that trusted proxies appended to `Forwarded` (RFC 7239) or, when
-//! that header is absent, `X-Forwarded-For` are walked from the right, and the first
-//! address that is not a trusted proxy is the client. A header sent by anyone else is
-//! ignored, so a client cannot claim an inside address by writing one.
+//! proxy: then the hops that trusted proxies appended to the configured header
+//! (`X-Forwarded-For` by default, or `Forwarded`, RFC 7239) are walked from the right, and
+//! the first address that is not a trusted proxy is the client. The header is ignored from
+//! anyone else, and the other header is never read, so a client cannot claim an inside
+//! address by writing one.
 //!
 //! ```
 //! use dharma_core::network::NetworkVerifier;
@@ -95,6 +96,19 @@ impl IpNet {
     }
 }
 
+/// Which header the trusted proxies append the client address to. Only that header is
+/// read: a client can send the other one, and a proxy that does not write it passes it on
+/// untouched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` (the default).
+    #[default]
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239), its `for` parameters.
+    Forwarded,
+}
+
 /// Builds a [`NetworkVerifier`].
 #[derive(Debug, Default)]
 #[must_use]
@@ -103,9 +117,15 @@ pub struct NetworkVerifierBuilder {
     loopback: bool,
     unix: bool,
     proxies: Vec<IpNet>,
+    header: ForwardedHeader,
 }
 
 impl NetworkVerifierBuilder {
+    /// The header the trusted proxies write (default `X-Forwarded-For`).
+    pub fn forwarded_header(mut self, header: ForwardedHeader) -> Self {
+        self.header = header;
+        self
+    }
     /// Trusts clients in this network (repeatable).
     pub fn allow(mut self, network: &str) -> Result<Self, NetworkError> {
         self.allow.push(network.parse()?);
@@ -133,6 +153,7 @@ impl NetworkVerifierBuilder {
             loopback: self.loopback,
             unix: self.unix,
             proxies: self.proxies,
+            header: self.header,
         }
     }
 }
@@ -145,6 +166,7 @@ pub struct NetworkVerifier {
     loopback: bool,
     unix: bool,
     proxies: Vec<IpNet>,
+    header: ForwardedHeader,
 }
 
 impl NetworkVerifier {
@@ -171,7 +193,7 @@ impl NetworkVerifier {
         if !self.is_proxy(client) {
             return Ok(client);
         }
-        let hops = forwarded_hops(headers);
+        let hops = forwarded_hops(headers, self.header);
         for hop in hops.iter().rev() {
             if !self.is_proxy(client) {
                 break;
@@ -218,8 +240,8 @@ impl Verifier for NetworkVerifier {
     }
 }
 
-/// The `for` hops of `Forwarded`, or else of `X-Forwarded-For`, left to right.
-fn forwarded_hops(headers: &HeaderMap) -> Vec<String> {
+/// The `for` hops of the configured forwarding header, left to right.
+fn forwarded_hops(headers: &HeaderMap, header: ForwardedHeader) -> Vec<String> {
     let values = |name: &str| -> Vec<String> {
         headers
             .get_all(name)
@@ -233,9 +255,9 @@ fn forwarded_hops(headers: &HeaderMap) -> Vec<String> {
             })
             .collect()
     };
-    let forwarded = values("forwarded");
-    if !forwarded.is_empty() {
-        return forwarded
+    match header {
+        ForwardedHeader::XForwardedFor => values("x-forwarded-for"),
+        ForwardedHeader::Forwarded => values("forwarded")
             .iter()
             .map(|element| {
                 element
@@ -247,9 +269,8 @@ fn forwarded_hops(headers: &HeaderMap) -> Vec<String> {
                     })
                     .unwrap_or_default()
             })
-            .collect();
+            .collect(),
     }
-    values("x-forwarded-for")
 }
 
 /// An address as a forwarding header writes it: `1.2.3.4`, `1.2.3.4:80`, `2001:db8::1`,
@@ -362,7 +383,7 @@ mod tests {
             v.client_address(ip("10.0.0.5"), &chain).unwrap(),
             ip("203.0.113.9")
         );
-        // Several header lines are one list; Forwarded wins over X-Forwarded-For.
+        // Several header lines are one list.
         let lines = headers(&[
             ("x-forwarded-for", "203.0.113.9"),
             ("x-forwarded-for", "10.0.0.6"),
@@ -371,6 +392,8 @@ mod tests {
             v.client_address(ip("10.0.0.5"), &lines).unwrap(),
             ip("203.0.113.9")
         );
+        // The header the proxies do not write is never read: a client-written Forwarded
+        // cannot override what the proxy appended to X-Forwarded-For.
         let fwd = headers(&[
             (
                 "forwarded",
@@ -380,10 +403,27 @@ mod tests {
         ]);
         assert_eq!(
             v.client_address(ip("10.0.0.5"), &fwd).unwrap(),
+            ip("1.1.1.1")
+        );
+        // A verifier for proxies that write Forwarded reads only that.
+        let rfc7239 = NetworkVerifier::builder()
+            .trusted_proxy("10.0.0.5")
+            .unwrap()
+            .trusted_proxy("10.0.0.6")
+            .unwrap()
+            .forwarded_header(ForwardedHeader::Forwarded)
+            .build();
+        assert_eq!(
+            rfc7239.client_address(ip("10.0.0.5"), &fwd).unwrap(),
             ip("10.20.0.3")
         );
         // A garbage hop from a trusted proxy is a malformed request.
         let bad = headers(&[("forwarded", "for=unknown")]);
+        assert!(matches!(
+            rfc7239.client_address(ip("10.0.0.5"), &bad),
+            Err(MalformedRequest::Forwarded(_))
+        ));
+        let bad = headers(&[("x-forwarded-for", "unknown")]);
         assert!(matches!(
             v.client_address(ip("10.0.0.5"), &bad),
             Err(MalformedRequest::Forwarded(_))

@@ -35,6 +35,12 @@ pub struct Case {
     pub authorization: Option<String>,
     /// An API key, sent as `x-api-key`.
     pub api_key: Option<String>,
+    /// The client address. Tests connect from loopback, which the world trusts as a proxy,
+    /// so the address travels as the `x-forwarded-for` hop that proxy appended.
+    pub peer: Option<String>,
+    /// Any other request headers (gRPC metadata).
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
     /// The expected HTTP status.
     pub status: u16,
     /// The expected audit reason.
@@ -94,7 +100,8 @@ impl std::fmt::Debug for World {
 const ISS: &str = "https://idp.shop.example";
 
 /// Builds the world: a shop domain (boundary endpoints behind a JWT or an API key,
-/// interior ones trusted on loopback) and a vault domain trusted only from 10.0.0.0/8.
+/// interior ones trusted on loopback) and a vault domain trusted only from 10.0.0.0/8,
+/// behind a proxy on loopback.
 pub fn world() -> World {
     let key = TestKey::generate("ES256", "shop-1");
     let jwt = JwtVerifier::builder()
@@ -129,6 +136,8 @@ pub fn world() -> World {
             Arc::new(
                 NetworkVerifier::builder()
                     .allow("10.0.0.0/8")
+                    .unwrap()
+                    .trusted_proxy("127.0.0.1")
                     .unwrap()
                     .build(),
             ),
@@ -229,6 +238,10 @@ impl World {
         if let Some(key) = &case.api_key {
             out.push(("x-api-key".into(), key.clone()));
         }
+        if let Some(peer) = &case.peer {
+            out.push(("x-forwarded-for".into(), peer.clone()));
+        }
+        out.extend(case.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
         out
     }
 

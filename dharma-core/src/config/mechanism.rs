@@ -14,7 +14,7 @@ use crate::{
     jwks::{CachePolicy, HttpClient},
     jwt::{Algorithm, IssuerSpec, JwtVerifier, X5cBinding, X5cJwtVerifier},
     mtls::MtlsVerifier,
-    network::NetworkVerifier,
+    network::{ForwardedHeader, NetworkVerifier},
     pki::OrgCa,
     propagate::PropagatedJwt,
     verifier::Verifier,
@@ -110,6 +110,15 @@ struct NetworkSection {
     allow_unix: bool,
     #[serde(default)]
     trusted_proxies: Vec<String>,
+    forwarded_header: Option<ForwardedSetting>,
+}
+
+#[derive(Debug, Deserialize)]
+enum ForwardedSetting {
+    #[serde(rename = "x-forwarded-for")]
+    XForwardedFor,
+    #[serde(rename = "forwarded")]
+    Forwarded,
 }
 
 #[derive(Debug, Deserialize)]
@@ -339,6 +348,12 @@ fn build_one(
             }
             if s.allow_unix {
                 b = b.allow_unix();
+            }
+            if let Some(h) = &s.forwarded_header {
+                b = b.forwarded_header(match h {
+                    ForwardedSetting::XForwardedFor => ForwardedHeader::XForwardedFor,
+                    ForwardedSetting::Forwarded => ForwardedHeader::Forwarded,
+                });
             }
             Arc::new(b.build())
         }

@@ -262,6 +262,7 @@ const MECHANISMS: &str = r#"
     allow = ["10.20.0.0/16", "fd00::/8"]
     allow_loopback = true
     trusted_proxies = ["10.0.0.5"]
+    forwarded_header = "forwarded"
 
     [mechanisms.caller]
     kind = "propagated_jwt"
