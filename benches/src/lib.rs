@@ -1,5 +1,5 @@
-//! Benchmarks of dharma (criterion), measured as ratios against the raw signature check
-//! and against peer crates in the same run. The benches themselves arrive with the
-//! benchmark issue; this crate reserves their place in the workspace.
+//! Benchmarks of dharma (criterion), measured as ratios against the raw signature check in
+//! the same run: `cargo bench -p dharma-benches --bench verify`. Peer crates, adapter
+//! overhead, contention and the report are still to come.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
