@@ -6,7 +6,7 @@ use actix_web::{
     FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, dev::Payload,
     http::StatusCode,
 };
-use dharma_core::{Denial, Rejection, SecurityContext, reject::TokenError};
+use dharma_core::{Denial, SecurityContext};
 use serde::de::DeserializeOwned;
 
 use crate::translate::denial_response;
@@ -78,14 +78,10 @@ impl<T: DeserializeOwned> FromRequest for Claims<T> {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(context(req).and_then(|ctx| {
-            ctx.claims().deserialize().map(Claims).map_err(|_| {
-                ExtractError::Claims(Denial::new(
-                    Rejection::InvalidToken(TokenError::Claim(
-                        "claims do not match the handler's type".into(),
-                    )),
-                    None,
-                ))
-            })
+            ctx.claims()
+                .deserialize()
+                .map(Claims)
+                .map_err(|_| ExtractError::Claims(Denial::claims_mismatch()))
         }))
     }
 }

@@ -4,7 +4,7 @@ use axum_core::{
     extract::FromRequestParts,
     response::{IntoResponse, Response},
 };
-use dharma_core::{Denial, Rejection, SecurityContext, reject::TokenError};
+use dharma_core::{Denial, SecurityContext};
 use http::{StatusCode, request::Parts};
 use serde::de::DeserializeOwned;
 
@@ -74,13 +74,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Claims<T> {
             .extensions
             .get::<SecurityContext>()
             .ok_or(ExtractError::NotBehindDharma)?;
-        ctx.claims().deserialize().map(Claims).map_err(|_| {
-            ExtractError::Claims(Denial::new(
-                Rejection::InvalidToken(TokenError::Claim(
-                    "claims do not match the handler's type".into(),
-                )),
-                None,
-            ))
-        })
+        ctx.claims()
+            .deserialize()
+            .map(Claims)
+            .map_err(|_| ExtractError::Claims(Denial::claims_mismatch()))
     }
 }

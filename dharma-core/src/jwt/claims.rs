@@ -20,6 +20,15 @@ pub(crate) struct ClaimRules {
     pub(crate) required: Vec<String>,
 }
 
+/// A `typ` value in the form it is compared in: lowercase, without `application/`
+/// (RFC 7515 section 4.1.9).
+pub(crate) fn media_type(typ: &str) -> String {
+    let t = typ.to_ascii_lowercase();
+    t.strip_prefix("application/")
+        .map(str::to_owned)
+        .unwrap_or(t)
+}
+
 /// Reads a NumericDate claim: a non-negative JSON number, fractions dropped.
 fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, TokenError> {
     match claims.get(name) {
@@ -43,9 +52,8 @@ impl ClaimRules {
         if self.types.is_empty() {
             return Ok(());
         }
-        let given = typ.unwrap_or_default().to_ascii_lowercase();
-        let given = given.strip_prefix("application/").unwrap_or(&given);
-        if self.types.iter().any(|t| t == given) {
+        let given = media_type(typ.unwrap_or_default());
+        if self.types.contains(&given) {
             Ok(())
         } else {
             Err(TokenError::WrongType(truncate(typ.unwrap_or_default(), 32)))

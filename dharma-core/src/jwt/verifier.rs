@@ -194,9 +194,7 @@ impl JwtVerifierBuilder {
     /// Requires the header `typ` to be this (repeatable), e.g. `at+jwt` for RFC 9068
     /// access tokens. Compared case-insensitively, `application/` optional.
     pub fn require_type(mut self, typ: &str) -> Self {
-        let t = typ.to_ascii_lowercase();
-        self.types
-            .push(t.strip_prefix("application/").unwrap_or(&t).to_owned());
+        self.types.push(super::claims::media_type(typ));
         self
     }
     /// Requires a claim to be present (repeatable).

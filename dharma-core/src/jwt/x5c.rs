@@ -134,9 +134,7 @@ impl X5cJwtVerifierBuilder {
     }
     /// Requires the header `typ` (repeatable).
     pub fn require_type(mut self, typ: &str) -> Self {
-        let t = typ.to_ascii_lowercase();
-        self.types
-            .push(t.strip_prefix("application/").unwrap_or(&t).to_owned());
+        self.types.push(super::claims::media_type(typ));
         self
     }
     /// The clock.
