@@ -1,5 +1,101 @@
-//! Benchmarks of dharma (criterion), measured as ratios against the raw signature check in
-//! the same run: `cargo bench -p dharma-benches --bench verify`. Peer crates, adapter
-//! overhead, contention and the report are still to come.
+//! Benchmarks of dharma, measured as ratios against the raw signature check and against
+//! peer crates in the same run, and the servers the loopback load test drives.
+//!
+//! Everything runs from one command, which writes `benches/REPORT.md`:
+//!
+//! ```text
+//! bash benches/run            # full run (about 15 minutes on two cores)
+//! bash benches/run --quick    # CI's short mode: prints the table, fails only if a bench cannot run
+//! ```
+//!
+//! This library holds what the benches, the load servers and the gRPC load client share:
+//! one service (`GET /orders/{id}` needing the `orders:read` scope, and its gRPC twin),
+//! its keys and its tokens.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![allow(clippy::panic, reason = "bench harness: a broken fixture ends the run")]
+
+use std::{
+    future::Future,
+    pin::pin,
+    sync::Arc,
+    task::{Context, Poll, Waker},
+};
+
+use dharma_core::{
+    Enforcer,
+    jwt::{IssuerSpec, JwtVerifier, VerifyingKey},
+    model::{Domain, Endpoint, Topology},
+};
+use dharma_test_support::{TestKey, keys::claims};
+
+pub mod load;
+
+/// The issuer of every bench token.
+pub const ISSUER: &str = "https://idp.example";
+/// The audience of every bench token.
+pub const AUDIENCE: &str = "orders-api";
+/// The scope the protected endpoint needs.
+pub const SCOPE: &str = "orders:read";
+/// The protected HTTP route.
+pub const ROUTE: &str = "/orders/{id}";
+/// A request path on that route.
+pub const PATH: &str = "/orders/42";
+/// The protected gRPC method (the standard health check).
+pub const GRPC_PATH: &str = "/grpc.health.v1.Health/Check";
+
+/// A JWT verifier trusting `key` for [`ISSUER`] and [`AUDIENCE`], remembering up to
+/// `token_cache` verified tokens (0: none).
+pub fn jwt_verifier(key: &TestKey, token_cache: u64) -> JwtVerifier {
+    let jwk = VerifyingKey::from_jwk(&key.jwk()).unwrap_or_else(|e| panic!("bench key: {e}"));
+    JwtVerifier::builder()
+        .issuer(IssuerSpec::new(ISSUER).keys([jwk]).audience(AUDIENCE))
+        .token_cache_capacity(token_cache)
+        .build()
+        .unwrap_or_else(|e| panic!("bench verifier: {e}"))
+}
+
+/// The bench service's enforcer: one domain whose access mechanism is `jwt`, the HTTP
+/// route and the gRPC method as boundary endpoints needing [`SCOPE`].
+pub fn enforcer(jwt: JwtVerifier) -> Enforcer {
+    let topology = Topology::builder()
+        .mechanism("jwt", Arc::new(jwt))
+        .domain(Domain::builder("outer").access("jwt"))
+        .endpoint(
+            Endpoint::boundary("outer", ROUTE)
+                .methods(["GET"])
+                .scopes([SCOPE]),
+        )
+        .endpoint(
+            Endpoint::boundary("outer", GRPC_PATH)
+                .methods(["POST"])
+                .scopes([SCOPE]),
+        )
+        .build()
+        .unwrap_or_else(|e| panic!("bench topology: {e}"));
+    Enforcer::builder(topology).build()
+}
+
+/// A valid access token for the bench service (`typ: at+jwt`, `sub`, `client_id`, `jti`,
+/// `scope`, ten minutes to live). Every call makes a different token.
+pub fn token(key: &TestKey) -> String {
+    key.sign(&claims(ISSUER, AUDIENCE, SCOPE))
+}
+
+/// `n` different valid tokens.
+pub fn tokens(key: &TestKey, n: usize) -> Vec<String> {
+    (0..n).map(|_| token(key)).collect()
+}
+
+/// Runs a future that never waits (every key is local), without a runtime: the benches
+/// then time dharma, not a scheduler. Spins politely if the future does wait.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::yield_now();
+    }
+}

@@ -14,7 +14,7 @@
 //! ```
 
 use std::{
-    fmt::Debug,
+    fmt::{self, Debug, Display},
     net::SocketAddr,
     sync::{Arc, Mutex},
     time::SystemTime,
@@ -24,7 +24,7 @@ use http::Method;
 
 use crate::{
     context::{Assurance, IdentityKind, Lane},
-    names::{DomainName, MechanismName},
+    names::{DomainName, Issuer, MechanismName},
     verifier::BranchOutcome,
 };
 
@@ -48,7 +48,7 @@ pub struct AuditIdentity {
     /// Its subject.
     pub subject: Arc<str>,
     /// Its issuer, if any.
-    pub issuer: Option<String>,
+    pub issuer: Option<Issuer>,
     /// How far it may be relied on.
     pub assurance: Assurance,
     /// The token's `jti` or digest, never the token.
@@ -100,27 +100,50 @@ pub trait AuditSink: Send + Sync + Debug {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TracingAuditSink;
 
+/// Writes the items of a list separated by commas, each with `item`; allocates nothing,
+/// and runs only when a subscriber records the event.
+struct Joined<'a, T>(&'a [T], fn(&T, &mut fmt::Formatter<'_>) -> fmt::Result);
+
+impl<T> Display for Joined<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (n, item) in self.0.iter().enumerate() {
+            if n > 0 {
+                f.write_str(",")?;
+            }
+            (self.1)(item, f)?;
+        }
+        Ok(())
+    }
+}
+
+/// The distinct token ids of the identities (consecutive repeats written once).
+struct TokenIds<'a>(&'a [AuditIdentity]);
+
+impl Display for TokenIds<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut last: Option<&str> = None;
+        for id in self.0.iter().filter_map(|i| i.token_id.as_deref()) {
+            if last != Some(id) {
+                if last.is_some() {
+                    f.write_str(",")?;
+                }
+                f.write_str(id)?;
+                last = Some(id);
+            }
+        }
+        Ok(())
+    }
+}
+
 impl AuditSink for TracingAuditSink {
     fn record(&self, e: &AuditEvent) {
-        let subjects = e
-            .identities
-            .iter()
-            .map(|i| format!("{}:{}", i.kind.as_str(), i.subject))
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut token_ids: Vec<&str> = e
-            .identities
-            .iter()
-            .filter_map(|i| i.token_id.as_deref())
-            .collect();
-        token_ids.dedup();
-        let token_ids = token_ids.join(",");
-        let branches = e
-            .branches
-            .iter()
-            .map(|b| format!("{}:{}", b.mechanism, b.reason))
-            .collect::<Vec<_>>()
-            .join(",");
+        let subjects = Joined(&e.identities, |i, f| {
+            write!(f, "{}:{}", i.kind.as_str(), i.subject)
+        });
+        let token_ids = TokenIds(&e.identities);
+        let branches = Joined(&e.branches, |b, f| {
+            write!(f, "{}:{}", b.mechanism, b.reason)
+        });
         macro_rules! emit {
             ($level:expr) => {
                 tracing::event!(

@@ -248,6 +248,14 @@ impl Identity {
     pub fn token_id(&self) -> Option<&str> {
         self.token_id.as_deref()
     }
+    /// The subject, shared (audit records take it without copying).
+    pub(crate) fn subject_arc(&self) -> &Arc<str> {
+        &self.subject
+    }
+    /// The token id, shared.
+    pub(crate) fn token_id_arc(&self) -> Option<&Arc<str>> {
+        self.token_id.as_ref()
+    }
 }
 
 /// Which of the domain's mechanisms admitted the request.

@@ -306,10 +306,10 @@ impl Enforcer {
                 .iter()
                 .map(|i| AuditIdentity {
                     kind: i.kind(),
-                    subject: i.subject().into(),
-                    issuer: i.issuer().map(|s| s.to_string()),
+                    subject: i.subject_arc().clone(),
+                    issuer: i.issuer().cloned(),
                     assurance: i.assurance(),
-                    token_id: i.token_id().map(Into::into),
+                    token_id: i.token_id_arc().cloned(),
                 })
                 .collect(),
             branches: trail.branches.clone(),

@@ -134,28 +134,62 @@ impl<'a> RequestView<'a> {
         if values.next().is_some() {
             return Err(CredentialsError::Repeated);
         }
-        let value = value.to_str().map_err(|_| CredentialsError::NotAscii)?;
-        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Ok(None);
+        let value = value.as_bytes();
+        let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
+            Some(space) => value.split_at(space),
+            None => (value, &b""[..]),
+        };
+        if !scheme.eq_ignore_ascii_case(b"bearer") {
+            return match std::str::from_utf8(value) {
+                Ok(v) if v.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) => Ok(None),
+                _ => Err(CredentialsError::NotAscii),
+            };
         }
-        let token = rest.trim_start_matches(' ');
-        if is_b64token(token) {
-            Ok(Some(token))
-        } else {
-            Err(CredentialsError::BadSyntax)
+        // `"Bearer" 1*SP b64token`: spaces only.
+        let token = rest
+            .get(rest.iter().take_while(|&&b| b == b' ').count()..)
+            .unwrap_or_default();
+        let body_len = token.len() - token.iter().rev().take_while(|&&b| b == b'=').count();
+        let body = token.get(..body_len).unwrap_or_default();
+        if body.is_empty()
+            || !body
+                .iter()
+                .all(|&b| B64TOKEN.get(usize::from(b)) == Some(&true))
+        {
+            return Err(if token.is_ascii() {
+                CredentialsError::BadSyntax
+            } else {
+                CredentialsError::NotAscii
+            });
         }
+        // Only ASCII is left: the conversion cannot fail.
+        std::str::from_utf8(token)
+            .map(Some)
+            .map_err(|_| CredentialsError::NotAscii)
     }
 }
 
-/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
-fn is_b64token(s: &str) -> bool {
-    let body = s.trim_end_matches('=');
-    !body.is_empty()
-        && body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
-}
+/// The bytes of `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
+/// (RFC 6750 section 2.1), `=` excepted: one table lookup per byte of a token.
+static B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c: u8 = 0;
+    loop {
+        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/') {
+            #[allow(
+                clippy::indexing_slicing,
+                reason = "a u8 always indexes a 256-entry table"
+            )]
+            {
+                table[c as usize] = true;
+            }
+        }
+        if c == u8::MAX {
+            break table;
+        }
+        c += 1;
+    }
+};
 
 #[cfg(test)]
 mod tests {
@@ -187,6 +221,12 @@ mod tests {
         assert_eq!(bearer(&["Bearer a b"]), Err(CredentialsError::BadSyntax));
         assert_eq!(bearer(&["Bearer ="]), Err(CredentialsError::BadSyntax));
         assert_eq!(bearer(&["Bearer a=b"]), Err(CredentialsError::BadSyntax));
+        assert_eq!(
+            bearer(&["Bearer \ta.b.c"]),
+            Err(CredentialsError::BadSyntax)
+        );
+        assert_eq!(bearer(&["Bearer a.b.c "]), Err(CredentialsError::BadSyntax));
+        assert_eq!(bearer(&["Bearer a%b"]), Err(CredentialsError::BadSyntax));
         assert_eq!(
             bearer(&["Bearer a", "Bearer b"]),
             Err(CredentialsError::Repeated)
