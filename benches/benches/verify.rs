@@ -24,7 +24,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use dharma_benches::{AUDIENCE, ISSUER, block_on, jwt_verifier, token, tokens};
 use dharma_core::{
     introspect::{ClientAuth, IntrospectionVerifier},
@@ -267,5 +267,70 @@ fn cache_hits(c: &mut Criterion) {
     group.finish();
 }
 
+/// Floor and cold measured in alternating blocks, so that a change of machine speed during
+/// the run (these machines are shared) moves both: the median of the per-round ratios is
+/// the figure the targets are judged on. Each round's cold block runs on a new verifier.
+/// Writes `<alg> <median> <first quartile> <third quartile>` lines to
+/// `$CARGO_TARGET_DIR/criterion/paired.txt`.
+fn paired(quick: bool) -> std::io::Result<()> {
+    let rounds = if quick { 25 } else { 300 };
+    let mut lines = String::new();
+    for alg in ALGORITHMS {
+        let per_block = if alg == "ES384" { 4 } else { 40 };
+        let key = TestKey::generate(alg, "k");
+        let token = token(&key);
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        let sig = b64_decode(sig);
+        let floor = Floor::new(alg, &key.jwk());
+        let pool = tokens(&key, per_block);
+        let mut ratios = Vec::with_capacity(rounds);
+        for round in 0..rounds {
+            let verifier = jwt_verifier(&key, 10_000);
+            let time_floor = || {
+                let start = Instant::now();
+                for _ in 0..per_block {
+                    floor.verify(black_box(input.as_bytes()), &sig);
+                }
+                start.elapsed()
+            };
+            let time_cold = || {
+                let start = Instant::now();
+                for t in &pool {
+                    block_on(verifier.verify_token(black_box(t))).unwrap();
+                }
+                start.elapsed()
+            };
+            let (f, c) = if round % 2 == 0 {
+                let f = time_floor();
+                (f, time_cold())
+            } else {
+                let c = time_cold();
+                (time_floor(), c)
+            };
+            ratios.push(c.as_secs_f64() / f.as_secs_f64());
+        }
+        ratios.sort_by(f64::total_cmp);
+        let q = |p: f64| ratios[((ratios.len() - 1) as f64 * p).round() as usize];
+        let line = format!("{alg} {:.4} {:.4} {:.4}\n", q(0.5), q(0.25), q(0.75));
+        print!("paired cold/floor: {line}");
+        lines.push_str(&line);
+    }
+    let dir = std::path::Path::new(
+        &std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()),
+    )
+    .join("criterion");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("paired.txt"), lines)
+}
+
 criterion_group!(benches, signatures, cache_hits);
-criterion_main!(benches);
+
+fn main() {
+    benches();
+    let quick = std::env::args().any(|a| a == "--quick");
+    let listing = std::env::args().any(|a| a == "--list");
+    if !listing {
+        paired(quick).unwrap();
+    }
+    Criterion::default().configure_from_args().final_summary();
+}

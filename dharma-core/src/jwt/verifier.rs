@@ -30,7 +30,11 @@
 //! # }
 //! ```
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{
+    fmt::{self, Write as _},
+    sync::Arc,
+    time::Duration,
+};
 
 use serde_json::{Map, Value};
 
@@ -431,14 +435,16 @@ impl JwtVerifier {
             }
             .into());
         }
-        let digest = TokenCache::digest(token);
-        if let Some(cache) = &inner.cache
-            && let Some(hit) = cache.get(&digest)
+        // The digest names the token in the cache; without a cache it is needed only
+        // for a token without `jti` (its audit name).
+        let digest = inner.cache.as_ref().map(|_| TokenCache::digest(token));
+        if let (Some(cache), Some(digest)) = (&inner.cache, &digest)
+            && let Some(hit) = cache.get(digest)
         {
-            return self.check_cached(&hit, &digest, cache);
+            return self.check_cached(&hit, digest, cache);
         }
-        let (verified, authenticated) = self.verify_cold(token, &digest).await?;
-        if let Some(cache) = &inner.cache {
+        let (verified, authenticated) = self.verify_cold(token, digest.as_ref()).await?;
+        if let (Some(cache), Some(digest)) = (&inner.cache, digest) {
             cache.insert(digest, verified);
         }
         Ok(authenticated)
@@ -472,7 +478,7 @@ impl JwtVerifier {
     async fn verify_cold(
         &self,
         token: &str,
-        digest: &[u8; 32],
+        digest: Option<&[u8; 32]>,
     ) -> Result<(Verified, Authenticated), Rejection> {
         let inner = &*self.inner;
         let jws = Compact::parse(token)?;
@@ -506,7 +512,7 @@ impl JwtVerifier {
         jws.verify(&key)?;
         let now = inner.clock.unix_seconds();
         let exp = inner.rules.check(&claims, &entry.audiences, now)?;
-        let token_id = token_id_of(digest, &claims);
+        let token_id = token_id_of(token, digest, &claims);
         let authenticated = Authenticated::new(identities(
             Claims::new(claims),
             Some(&entry.issuer),
@@ -524,21 +530,23 @@ impl JwtVerifier {
 }
 
 /// How audit records name a token: its `jti`, or else `sha256:` and the first 12 bytes
-/// of its digest. Never the token.
-fn token_id_of(digest: &[u8; 32], claims: &Map<String, Value>) -> Arc<str> {
+/// of its digest (computed here unless given). Never the token.
+fn token_id_of(token: &str, digest: Option<&[u8; 32]>, claims: &Map<String, Value>) -> Arc<str> {
     if let Some(jti) = claims.get("jti").and_then(Value::as_str) {
         return crate::util::truncate(jti, 128).into();
     }
-    let mut out = String::from("sha256:");
+    let digest = digest.copied().unwrap_or_else(|| TokenCache::digest(token));
+    let mut out = String::with_capacity(7 + 24);
+    out.push_str("sha256:");
     for b in digest.iter().take(12) {
-        out.push_str(&format!("{b:02x}"));
+        let _ = write!(out, "{b:02x}");
     }
     out.into()
 }
 
 /// [`token_id_of`] for a token not digested yet.
 pub(crate) fn token_id(token: &str, claims: &Map<String, Value>) -> Arc<str> {
-    token_id_of(&TokenCache::digest(token), claims)
+    token_id_of(token, None, claims)
 }
 
 /// RFC 8705 section 3: the token's `cnf.x5t#S256` names the client's TLS certificate.
