@@ -270,7 +270,8 @@ fn cache_hits(c: &mut Criterion) {
 /// Floor and cold measured in alternating blocks, so that a change of machine speed during
 /// the run (these machines are shared) moves both: the median of the per-round ratios is
 /// the figure the targets are judged on. Each round's cold block runs on a new verifier.
-/// Writes `<alg> <median> <first quartile> <third quartile>` lines to
+/// jsonwebtoken runs in the same rounds, right after them.
+/// Writes `<alg> <median> <first quartile> <third quartile> <median cold/jsonwebtoken>` lines to
 /// `$CARGO_TARGET_DIR/criterion/paired.txt`.
 fn paired(quick: bool) -> std::io::Result<()> {
     let rounds = if quick { 25 } else { 300 };
@@ -283,7 +284,9 @@ fn paired(quick: bool) -> std::io::Result<()> {
         let sig = b64_decode(sig);
         let floor = Floor::new(alg, &key.jwk());
         let pool = tokens(&key, per_block);
+        let (peer_key, validation) = jsonwebtoken_peer(alg, &key.jwk());
         let mut ratios = Vec::with_capacity(rounds);
+        let mut peer_ratios = Vec::with_capacity(rounds);
         for round in 0..rounds {
             let verifier = jwt_verifier(&key, 10_000);
             let time_floor = || {
@@ -307,11 +310,25 @@ fn paired(quick: bool) -> std::io::Result<()> {
                 let c = time_cold();
                 (time_floor(), c)
             };
+            let start = Instant::now();
+            for t in &pool {
+                jsonwebtoken::decode::<Map<String, Value>>(black_box(t), &peer_key, &validation)
+                    .unwrap();
+            }
+            let p = start.elapsed();
             ratios.push(c.as_secs_f64() / f.as_secs_f64());
+            peer_ratios.push(c.as_secs_f64() / p.as_secs_f64());
         }
+        peer_ratios.sort_by(f64::total_cmp);
+        let peer = peer_ratios[peer_ratios.len() / 2];
         ratios.sort_by(f64::total_cmp);
         let q = |p: f64| ratios[((ratios.len() - 1) as f64 * p).round() as usize];
-        let line = format!("{alg} {:.4} {:.4} {:.4}\n", q(0.5), q(0.25), q(0.75));
+        let line = format!(
+            "{alg} {:.4} {:.4} {:.4} {peer:.4}\n",
+            q(0.5),
+            q(0.25),
+            q(0.75)
+        );
         print!("paired cold/floor: {line}");
         lines.push_str(&line);
     }
