@@ -16,16 +16,14 @@
 )]
 #![allow(missing_docs, reason = "criterion generates the entry point")]
 
-use std::{
-    hint::black_box,
-    time::{Duration, Instant},
-};
+use std::hint::black_box;
 
 use axum::{Router, body::Body, routing::get};
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use dharma_benches::{
-    AUDIENCE, GRPC_PATH, ISSUER, PATH, ROUTE, SCOPE, enforcer, jwt_verifier, load, token, tokens,
+    AUDIENCE, GRPC_PATH, ISSUER, PATH, ROUTE, SCOPE, enforcer, fresh_passes, jwt_verifier, load,
+    token, tokens,
 };
 use dharma_test_support::{TestKey, keys::jwks};
 use http_body_util::{BodyExt, Full};
@@ -113,19 +111,14 @@ fn axum(c: &mut Criterion) {
     });
     group.bench_function("dharma_cold", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters as usize;
-            while left > 0 {
-                let app = load::axum_app(Some(enforcer(jwt_verifier(&key, 10_000))));
-                let n = left.min(pool.len());
-                let start = Instant::now();
-                for t in &pool[..n] {
-                    rt.block_on(call(&app, black_box(t)));
-                }
-                total += start.elapsed();
-                left -= n;
-            }
-            total
+            fresh_passes(
+                iters,
+                &pool,
+                || load::axum_app(Some(enforcer(jwt_verifier(&key, 10_000)))),
+                |app, t| {
+                    rt.block_on(call(app, t));
+                },
+            )
         })
     });
     let peer = axum_jwt_auth_app(&key);
@@ -221,12 +214,12 @@ fn tonic(c: &mut Criterion) {
     let token = token(&key);
     let mut group = c.benchmark_group("tonic");
 
-    let (_reporter, bare) = load::health();
+    let (_reporter, bare) = tonic_health::server::health_reporter();
     assert_eq!(rt.block_on(grpc_call(&bare, &token)).as_deref(), Some("0"));
     group.bench_function("bare", |b| {
         b.iter(|| rt.block_on(grpc_call(&bare, black_box(&token))))
     });
-    let (_reporter, health) = load::health();
+    let (_reporter, health) = tonic_health::server::health_reporter();
     let protected =
         dharma_tonic::DharmaGrpcLayer::new(enforcer(jwt_verifier(&key, 10_000))).layer(health);
     assert_eq!(

@@ -19,13 +19,10 @@
 )]
 #![allow(missing_docs, reason = "criterion generates the entry point")]
 
-use std::{
-    hint::black_box,
-    time::{Duration, Instant},
-};
+use std::{hint::black_box, time::Instant};
 
 use criterion::{Criterion, criterion_group};
-use dharma_benches::{AUDIENCE, ISSUER, block_on, jwt_verifier, token, tokens};
+use dharma_benches::{AUDIENCE, ISSUER, block_on, fresh_passes, jwt_verifier, token, tokens};
 use dharma_core::{
     introspect::{ClientAuth, IntrospectionVerifier},
     jwt::{X5cBinding, X5cJwtVerifier},
@@ -135,19 +132,14 @@ fn signatures(c: &mut Criterion) {
         // Each pass of the pool runs on a verifier that has seen none of its tokens.
         group.bench_function("cold", |b| {
             b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                let mut left = iters as usize;
-                while left > 0 {
-                    let verifier = jwt_verifier(&key, 10_000);
-                    let n = left.min(pool.len());
-                    let start = Instant::now();
-                    for t in &pool[..n] {
-                        block_on(verifier.verify_token(black_box(t))).unwrap();
-                    }
-                    total += start.elapsed();
-                    left -= n;
-                }
-                total
+                fresh_passes(
+                    iters,
+                    &pool,
+                    || jwt_verifier(&key, 10_000),
+                    |v, t| {
+                        block_on(v.verify_token(t)).unwrap();
+                    },
+                )
             })
         });
         let uncached = jwt_verifier(&key, 0);
@@ -194,19 +186,14 @@ fn cache_hits(c: &mut Criterion) {
     let pool = tokens(&key, POOL);
     group.bench_function("jwt_cold_es256", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters as usize;
-            while left > 0 {
-                let verifier = jwt_verifier(&key, 10_000);
-                let n = left.min(pool.len());
-                let start = Instant::now();
-                for t in &pool[..n] {
-                    rt.block_on(verifier.verify_token(black_box(t))).unwrap();
-                }
-                total += start.elapsed();
-                left -= n;
-            }
-            total
+            fresh_passes(
+                iters,
+                &pool,
+                || jwt_verifier(&key, 10_000),
+                |v, t| {
+                    rt.block_on(v.verify_token(t)).unwrap();
+                },
+            )
         })
     });
 

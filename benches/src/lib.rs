@@ -20,6 +20,7 @@ use std::{
     pin::pin,
     sync::Arc,
     task::{Context, Poll, Waker},
+    time::{Duration, Instant},
 };
 
 use dharma_core::{
@@ -98,4 +99,28 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         }
         std::thread::yield_now();
     }
+}
+
+/// Times `iters` uses of never-seen tokens for criterion's `iter_custom`: the pool is
+/// walked in passes, each on fresh state from `fresh` (built untimed), so no token is
+/// seen twice by the same state; `each` is what is timed per token.
+pub fn fresh_passes<S>(
+    iters: u64,
+    pool: &[String],
+    mut fresh: impl FnMut() -> S,
+    mut each: impl FnMut(&S, &str),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = usize::try_from(iters).unwrap_or(usize::MAX);
+    while left > 0 && !pool.is_empty() {
+        let state = fresh();
+        let pass = pool.get(..left.min(pool.len())).unwrap_or(pool);
+        let start = Instant::now();
+        for token in pass {
+            each(&state, std::hint::black_box(token));
+        }
+        total += start.elapsed();
+        left -= pass.len();
+    }
+    total
 }

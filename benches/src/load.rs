@@ -6,7 +6,7 @@ use std::{net::SocketAddr, time::Duration};
 use actix_web::web;
 use axum::{Router, routing::get};
 use dharma_core::Enforcer;
-use tonic_health::server::{HealthReporter, health_reporter};
+use tonic_health::server::health_reporter;
 
 use crate::ROUTE;
 
@@ -71,14 +71,6 @@ pub fn actix_routes(protected: bool) -> impl FnOnce(&mut web::ServiceConfig) {
     }
 }
 
-/// The gRPC health service (serving) and the reporter that keeps it alive.
-pub fn health() -> (
-    HealthReporter,
-    tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
-) {
-    health_reporter()
-}
-
 /// Serves `framework` on an ephemeral port of 127.0.0.1 for at most `limit`, with dharma
 /// when `enforcer` is given. Returns the address once the server accepts connections;
 /// the server stops by itself when `limit` has passed.
@@ -132,7 +124,7 @@ pub async fn serve(
             listener.set_nonblocking(true)?;
             let listener = tokio::net::TcpListener::from_std(listener)?;
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-            let (reporter, service) = health();
+            let (reporter, service) = health_reporter();
             tokio::spawn(async move {
                 let _keep = reporter;
                 let serve = async {

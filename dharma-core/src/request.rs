@@ -140,9 +140,14 @@ impl<'a> RequestView<'a> {
             None => (value, &b""[..]),
         };
         if !scheme.eq_ignore_ascii_case(b"bearer") {
-            return match std::str::from_utf8(value) {
-                Ok(v) if v.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) => Ok(None),
-                _ => Err(CredentialsError::NotAscii),
+            // Another scheme: not ours, but the header must still be visible ASCII.
+            return if value
+                .iter()
+                .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
+            {
+                Ok(None)
+            } else {
+                Err(CredentialsError::NotAscii)
             };
         }
         // `"Bearer" 1*SP b64token`: spaces only.
