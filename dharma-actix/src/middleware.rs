@@ -15,7 +15,7 @@ use dharma_core::{
 };
 use futures_util::future::LocalBoxFuture;
 
-use crate::translate::{denial_response, headers, method};
+use crate::translate::{denial_response, headers, method, route};
 
 /// Decides every request with the core enforcer before the app sees it. Clones share the
 /// enforcer (keys and caches), so build it once and clone it into every worker's `App`.
@@ -75,9 +75,15 @@ where
             let decision = {
                 let headers = headers(request.headers());
                 let certs = request.conn_data::<PeerCertificates>().cloned();
+                // actix-web routes in registration order: the pattern its resource map
+                // matches for this path is checked against the endpoint dharma chose.
+                let route = request.match_pattern().map(|p| route(&p));
                 match method(request.method()) {
                     Some(method) => {
                         let mut view = RequestView::new(&method, request.path(), &headers);
+                        if let Some(route) = &route {
+                            view = view.with_route(route);
+                        }
                         if let Some(peer) = request.peer_addr() {
                             view = view.with_peer(peer);
                         }

@@ -25,6 +25,37 @@ pub(crate) fn headers(from: &ActixHeaders) -> http::HeaderMap {
     out
 }
 
+/// An actix-web resource pattern in axum's syntax, which the core reads: `{id}` and
+/// `{id:regex}` become `{id}`, `{tail}*` and `{tail:.*}` become `{*tail}`. A pattern
+/// with a segment that mixes text and parameters becomes one the core never agrees
+/// with, so such a route is refused rather than guessed at.
+pub(crate) fn route(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let rest = pattern.strip_prefix('/').unwrap_or(pattern);
+    for segment in rest.split('/') {
+        out.push('/');
+        let (body, starred) = match segment.strip_suffix('*') {
+            Some(body) => (body, true),
+            None => (segment, false),
+        };
+        match body.strip_prefix('{').and_then(|b| b.strip_suffix('}')) {
+            Some(inner) if !inner.contains(['{', '}']) => {
+                let (name, regex) = inner.split_once(':').unwrap_or((inner, ""));
+                if starred || regex == ".*" || regex == ".+" {
+                    out.push_str("{*");
+                } else {
+                    out.push('{');
+                }
+                out.push_str(name);
+                out.push('}');
+            }
+            _ if segment.contains(['{', '}']) => out.push_str("{}%"),
+            _ => out.push_str(segment),
+        }
+    }
+    out
+}
+
 /// The response for a denial: the same status, headers and body as every adapter.
 pub fn denial_response(denial: &Denial) -> HttpResponse {
     let status = StatusCode::from_u16(denial.status().as_u16()).unwrap_or(StatusCode::FORBIDDEN);
@@ -46,5 +77,24 @@ pub fn on_connect(connection: &dyn std::any::Any, data: &mut actix_web::dev::Ext
     {
         let chain = chain.iter().map(|c| c.clone().into_owned()).collect();
         data.insert(dharma_core::PeerCertificates(chain));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn actix_patterns_in_axum_syntax() {
+        for (actix, axum) in [
+            ("/users/{id}", "/users/{id}"),
+            ("/users/{id:\\d+}", "/users/{id}"),
+            ("/files/{tail}*", "/files/{*tail}"),
+            ("/files/{tail:.*}", "/files/{*tail}"),
+            ("/api/v1/", "/api/v1/"),
+            ("/", "/"),
+        ] {
+            assert_eq!(super::route(actix), axum, "{actix}");
+        }
+        // Text beside a parameter is not a pattern the core can agree with.
+        assert_eq!(super::route("/f/{name}.txt"), "/f/{}%");
     }
 }

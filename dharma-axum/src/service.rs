@@ -7,7 +7,7 @@ use std::{
     task::{Context, Poll},
 };
 
-use axum::extract::ConnectInfo;
+use axum::extract::{ConnectInfo, MatchedPath, OriginalUri};
 use axum_core::{body::Body, response::Response};
 use dharma_core::{Decision, Enforcer, PeerCertificates, RequestView};
 use http::Request;
@@ -53,7 +53,19 @@ where
         let enforcer = self.enforcer.clone();
         Box::pin(async move {
             let decision = {
-                let mut view = RequestView::from_http(&request);
+                // Inside `Router::nest` the URI has lost its prefix; the policy speaks of
+                // the whole path, which axum keeps as the original URI. Behind
+                // `Router::layer` the router has already chosen a route: dharma checks
+                // that it leads to the endpoint the path does.
+                let extensions = request.extensions();
+                let path = match extensions.get::<OriginalUri>() {
+                    Some(OriginalUri(uri)) => uri.path(),
+                    None => request.uri().path(),
+                };
+                let mut view = RequestView::new(request.method(), path, request.headers());
+                if let Some(route) = extensions.get::<MatchedPath>() {
+                    view = view.with_route(route.as_str());
+                }
                 if let Some(ConnectInfo(peer)) =
                     request.extensions().get::<ConnectInfo<SocketAddr>>()
                 {

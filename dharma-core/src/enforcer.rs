@@ -36,7 +36,7 @@ use crate::{
     audit::{AuditEvent, AuditIdentity, AuditSink, Outcome, TracingAuditSink},
     clock::{Clock, SystemClock},
     context::{Identity, Lane, SecurityContext, principal},
-    model::{Endpoint, Exposure, Topology, check_request_path},
+    model::{Classified, Endpoint, Exposure, Topology, check_request_path},
     names::MechanismName,
     reject::{Denial, MalformedRequest, Rejection},
     request::RequestView,
@@ -191,16 +191,29 @@ impl Enforcer {
             return self.deny(&trail, MalformedRequest::from(e).into());
         }
         let topology = &self.inner.topology;
-        let Some(endpoint) = topology.classify(request.method(), request.path()) else {
-            return match self.inner.unmatched {
-                Unmatched::Deny => self.deny(&trail, Rejection::NoEndpoint),
-                Unmatched::Allow => {
-                    trail.lane = Some(Lane::Unmatched);
-                    self.allow(&trail, None, Vec::new())
-                }
-            };
+        let endpoint = match topology.classify(request.method(), request.path()) {
+            Classified::Endpoint(endpoint) => endpoint,
+            Classified::MethodNotAllowed { allow } => {
+                let allow = allow.clone();
+                return self.deny(&trail, Rejection::MethodNotAllowed { allow });
+            }
+            _ => {
+                return match self.inner.unmatched {
+                    Unmatched::Deny => self.deny(&trail, Rejection::NoEndpoint),
+                    Unmatched::Allow => {
+                        trail.lane = Some(Lane::Unmatched);
+                        self.allow(&trail, None, Vec::new())
+                    }
+                };
+            }
         };
         trail.endpoint = Some(endpoint);
+        if let Some(route) = request.route()
+            && !topology.route_agrees(request.path(), route)
+        {
+            let route = truncate(route, 256);
+            return self.deny(&trail, Rejection::RouteMismatch { route });
+        }
         if endpoint.exposure() == Exposure::Public {
             trail.lane = Some(Lane::Public);
             return self.allow(&trail, Some(endpoint), Vec::new());

@@ -12,6 +12,8 @@
 //! | missing scope | 403 | `Bearer error="insufficient_scope", scope="..."` |
 //! | other policy refusal | 403 | none |
 //! | no endpoint declared | 404 | none |
+//! | path declared, method not | 405 (with `Allow`) | none |
+//! | the router chose another route than dharma | 500 | none |
 //! | key source down, no usable cached key | 503 | none |
 //!
 //! ```
@@ -67,6 +69,22 @@ pub enum Rejection {
     /// The request matches no declared endpoint.
     #[error("no endpoint matches the request")]
     NoEndpoint,
+    /// Endpoints are declared for the path but none for the method. Answered `405` with
+    /// `Allow`.
+    #[error("method not declared for the path (allowed: {allow})")]
+    MethodNotAllowed {
+        /// The declared methods, comma-separated.
+        allow: Arc<str>,
+    },
+    /// The framework's router chose a route that leads to another declared path than the
+    /// request's own: dharma and the router disagree on which handler runs, so the request
+    /// is refused (`500`) and the audit trail names both. Declare an endpoint for the route,
+    /// or register routes so that the most specific one matches first.
+    #[error("the router chose route {route:?}, which is not the declared endpoint for the path")]
+    RouteMismatch {
+        /// The route the router reported.
+        route: String,
+    },
     /// A mechanism could not decide because what it depends on is unavailable.
     #[error("unavailable: {0}")]
     Unavailable(#[from] UnavailableError),
@@ -310,6 +328,8 @@ impl Rejection {
             Self::NotAuthenticated => "no_authenticated_principal",
             Self::Certificate(e) => e.code(),
             Self::NoEndpoint => "no_endpoint",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::RouteMismatch { .. } => "route_mismatch",
             Self::Unavailable(UnavailableError::KeySource(_)) => "key_source_unavailable",
             Self::Unavailable(UnavailableError::Introspection(_)) => "introspection_unavailable",
             Self::Branches { .. } => "branches",
@@ -327,6 +347,8 @@ impl Rejection {
                 StatusCode::FORBIDDEN
             }
             Self::NoEndpoint => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RouteMismatch { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Branches { .. } => StatusCode::UNAUTHORIZED,
         }
@@ -456,8 +478,9 @@ impl Denial {
             StatusCode::UNAUTHORIZED => 16,
             StatusCode::FORBIDDEN => 7,
             StatusCode::BAD_REQUEST => 3,
-            StatusCode::NOT_FOUND => 12,
+            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => 12,
             StatusCode::SERVICE_UNAVAILABLE => 14,
+            StatusCode::INTERNAL_SERVER_ERROR => 13,
             _ => 2,
         }
     }
@@ -467,18 +490,24 @@ impl Denial {
         self.description().unwrap_or(match self.status() {
             StatusCode::UNAUTHORIZED => "authentication required",
             StatusCode::FORBIDDEN => "permission denied",
-            StatusCode::NOT_FOUND => "method not exposed",
+            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => "method not exposed",
             StatusCode::SERVICE_UNAVAILABLE => "temporarily unavailable",
+            StatusCode::INTERNAL_SERVER_ERROR => "internal error",
             _ => "request refused",
         })
     }
 
-    /// The response headers: `WWW-Authenticate` when the status calls for it,
-    /// `Content-Type: application/json` and `Cache-Control: no-store`.
+    /// The response headers: `WWW-Authenticate` when the status calls for it, `Allow` on
+    /// `405`, `Content-Type: application/json` and `Cache-Control: no-store`.
     pub fn headers(&self) -> http::HeaderMap {
         let mut headers = http::HeaderMap::with_capacity(3);
         if let Some(challenge) = self.www_authenticate() {
             headers.insert(http::header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Rejection::MethodNotAllowed { allow } = self.rejection.primary()
+            && let Ok(value) = HeaderValue::from_str(allow)
+        {
+            headers.insert(http::header::ALLOW, value);
         }
         headers.insert(
             http::header::CONTENT_TYPE,
@@ -496,7 +525,9 @@ impl Denial {
         let error = self.error_code().unwrap_or(match self.status() {
             StatusCode::FORBIDDEN => "forbidden",
             StatusCode::NOT_FOUND => "not_found",
+            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
             StatusCode::SERVICE_UNAVAILABLE => "temporarily_unavailable",
+            StatusCode::INTERNAL_SERVER_ERROR => "internal_error",
             _ => "unauthorized",
         });
         let mut body = serde_json::Map::new();

@@ -27,6 +27,7 @@ pub struct RequestView<'a> {
     peer: Option<SocketAddr>,
     unix_peer: bool,
     peer_certificates: &'a [CertificateDer<'static>],
+    route: Option<&'a str>,
 }
 
 /// The client's TLS certificate chain (leaf first), as a TLS server puts it into request
@@ -64,6 +65,7 @@ impl<'a> RequestView<'a> {
             peer: None,
             unix_peer: false,
             peer_certificates: &[],
+            route: None,
         }
     }
 
@@ -91,6 +93,21 @@ impl<'a> RequestView<'a> {
     pub fn with_peer_certificates(mut self, chain: &'a [CertificateDer<'static>]) -> Self {
         self.peer_certificates = chain;
         self
+    }
+
+    /// Sets the route pattern the framework's router matched for this request (axum's
+    /// syntax: `/users/{id}`, `/files/{*path}`). The enforcer refuses the request when the
+    /// route leads elsewhere than the path does (see
+    /// [`Topology::route_agrees`](crate::model::Topology::route_agrees)).
+    #[must_use]
+    pub fn with_route(mut self, route: &'a str) -> Self {
+        self.route = Some(route);
+        self
+    }
+
+    /// The route pattern the framework's router matched, when the adapter knows it.
+    pub fn route(&self) -> Option<&'a str> {
+        self.route
     }
 
     /// The request method.

@@ -30,18 +30,24 @@ use tonic::{
 };
 use tonic_prost::ProstCodec;
 
-/// A unary method that answers with an empty message, and says whether it saw a context.
+/// A unary method that answers with an empty message and its route in the `x-handler`
+/// metadata, and says whether it saw a context.
 #[derive(Clone)]
-struct Empty;
+struct Empty(String);
 
 impl UnaryService<()> for Empty {
     type Response = ();
     type Future = Pin<Box<dyn Future<Output = Result<Response<()>, Status>> + Send>>;
     fn call(&mut self, request: Request<()>) -> Self::Future {
         let admitted = request.extensions().get::<SecurityContext>().is_some();
+        let route = self.0.clone();
         Box::pin(async move {
             if admitted {
-                Ok(Response::new(()))
+                let mut response = Response::new(());
+                response
+                    .metadata_mut()
+                    .insert("x-handler", route.parse().unwrap());
+                Ok(response)
             } else {
                 Err(Status::internal("reached without a security context"))
             }
@@ -68,9 +74,18 @@ macro_rules! grpc_service {
                 Poll::Ready(Ok(()))
             }
             fn call(&mut self, request: http::Request<B>) -> Self::Future {
+                // The service is the handler; the method is the last segment of its route.
+                let method = request
+                    .uri()
+                    .path()
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("")
+                    .to_owned();
+                let route = format!("/{}/{method}", $name);
                 Box::pin(async move {
                     let mut grpc = tonic::server::Grpc::new(ProstCodec::<(), ()>::default());
-                    Ok(grpc.unary(Empty, request).await)
+                    Ok(grpc.unary(Empty(route), request).await)
                 })
             }
         }
@@ -135,10 +150,23 @@ async fn conformance_tonic() {
         let result = client
             .unary(request, path, ProstCodec::<(), ()>::default())
             .await;
-        let code = match &result {
-            Ok(_) => 0,
-            Err(status) => status.code() as i32,
+        let (code, handler) = match &result {
+            Ok(response) => (
+                0,
+                response
+                    .metadata()
+                    .get("x-handler")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+            ),
+            Err(status) => (status.code() as i32, None),
         };
+        assert_eq!(
+            handler.as_deref().unwrap_or("none"),
+            case.handler,
+            "{}: the handler that ran",
+            case.name
+        );
         assert_eq!(
             code,
             grpc_code(case.status),

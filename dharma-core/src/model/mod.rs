@@ -10,4 +10,4 @@ mod topology;
 pub use domain::{Domain, DomainBuilder};
 pub use endpoint::{ClaimRule, Endpoint, EndpointBuilder, Exposure, Requirements};
 pub use path::{PathError, PathPattern, PatternError, check_request_path};
-pub use topology::{Topology, TopologyBuilder, TopologyError, TopologyErrorKind};
+pub use topology::{Classified, Topology, TopologyBuilder, TopologyError, TopologyErrorKind};

@@ -12,7 +12,7 @@
 //! # Ok::<(), dharma_core::model::PatternError>(())
 //! ```
 
-use std::{cmp::Ordering, fmt, str::FromStr};
+use std::{fmt, str::FromStr};
 
 /// A pattern that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,8 +22,10 @@ pub struct PatternError {
     rule: &'static str,
 }
 
-/// A request path that is not in normal form. Such requests are refused before any
-/// endpoint is matched, so a router and dharma can never disagree about where they go.
+/// A request path that is not in normal form. Such requests are refused with `400` before
+/// any endpoint is matched, so a router and dharma can never disagree about where they go:
+/// a path in normal form has exactly one spelling, and routers that decode it (actix-web)
+/// and routers that do not (axum, tonic) see the same segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PathError {
@@ -33,9 +35,48 @@ pub enum PathError {
     /// A `.` or `..` segment.
     #[error("path has a dot segment")]
     DotSegment,
-    /// A percent-encoded `/`, `\` or `.`, or a raw `\`.
-    #[error("path has an encoded separator or dot")]
+    /// Two slashes in a row.
+    #[error("path has an empty segment")]
+    EmptySegment,
+    /// A percent-encoded `/` or `\`.
+    #[error("path has an encoded separator")]
     EncodedSeparator,
+    /// A percent-encoded character that needs no encoding (`%61` for `a`, `%2E` for `.`):
+    /// a second spelling of a path that routers which decode and routers which do not
+    /// would match differently.
+    #[error("path encodes a character that needs no encoding")]
+    NeedlessEncoding,
+    /// A `%` not followed by two hexadecimal digits.
+    #[error("path has a malformed percent-encoding")]
+    BadEncoding,
+    /// A byte outside the RFC 3986 path characters (`\\`, `"`, `{`, space, non-ASCII...).
+    #[error("path has a character outside RFC 3986 segments")]
+    BadCharacter,
+}
+
+/// Whether `b` may appear unencoded in a path segment (RFC 3986 `pchar` without
+/// `pct-encoded`): unreserved, sub-delims, `:` and `@`.
+pub(crate) fn is_pchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'@'
+        )
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +86,7 @@ enum Segment {
     Tail,
 }
 
+#[cfg(test)]
 impl Segment {
     fn rank(&self) -> u8 {
         match self {
@@ -97,6 +139,11 @@ impl FromStr for PathPattern {
                     }
                     if part.is_empty() && i != last {
                         return Err(err("empty segments are not allowed"));
+                    }
+                    if !part.bytes().all(is_pchar) {
+                        return Err(err(
+                            "literal segments use unencoded RFC 3986 path characters only",
+                        ));
                     }
                     Segment::Literal(part.to_owned())
                 };
@@ -153,20 +200,30 @@ impl PathPattern {
 
     /// Orders two patterns that both match a path: the more specific one is greater
     /// (a literal segment beats a parameter, which beats a tail, leftmost first).
-    pub(crate) fn specificity_cmp(&self, other: &Self) -> Ordering {
+    #[cfg(test)]
+    pub(crate) fn specificity_cmp(&self, other: &Self) -> std::cmp::Ordering {
         let a = self.segments.iter().map(Segment::rank);
         let b = other.segments.iter().map(Segment::rank);
         a.cmp(b)
     }
 
-    /// Whether two patterns match exactly the same paths.
-    pub(crate) fn same_shape(&self, other: &Self) -> bool {
-        self.segments.len() == other.segments.len()
-            && self
-                .segments
-                .iter()
-                .zip(&other.segments)
-                .all(|(a, b)| a == b)
+    /// The pattern in matchit's syntax with parameters named by position, so patterns
+    /// that match the same paths have the same route and no two routes conflict over
+    /// parameter names.
+    pub(crate) fn route(&self) -> String {
+        let mut out = String::with_capacity(self.source.len());
+        if self.segments.is_empty() {
+            out.push('/');
+        }
+        for (i, seg) in self.segments.iter().enumerate() {
+            out.push('/');
+            match seg {
+                Segment::Literal(lit) => out.push_str(lit),
+                Segment::Param => out.push_str(&format!("{{p{i}}}")),
+                Segment::Tail => out.push_str(&format!("{{*p{i}}}")),
+            }
+        }
+        out
     }
 }
 
@@ -177,24 +234,47 @@ impl fmt::Display for PathPattern {
 }
 
 /// Checks that a request path is in normal form (see [`PathError`]).
+///
+/// ```
+/// use dharma_core::model::{PathError, check_request_path};
+///
+/// assert_eq!(check_request_path("/users/7/caf%C3%A9"), Ok(()));
+/// assert_eq!(check_request_path("/users/%61dmin"), Err(PathError::NeedlessEncoding));
+/// assert_eq!(check_request_path("/users//admin"), Err(PathError::EmptySegment));
+/// ```
 pub fn check_request_path(path: &str) -> Result<(), PathError> {
-    if !path.starts_with('/') {
+    let bytes = path.as_bytes();
+    if bytes.first() != Some(&b'/') {
         return Err(PathError::NotAbsolute);
     }
-    if path.contains('\\') {
-        return Err(PathError::EncodedSeparator);
-    }
-    let bytes = path.as_bytes();
-    for (i, b) in bytes.iter().enumerate() {
-        if *b == b'%' {
-            let hex = bytes.get(i + 1..i + 3).unwrap_or_default();
-            if hex.eq_ignore_ascii_case(b"2f")
-                || hex.eq_ignore_ascii_case(b"5c")
-                || hex.eq_ignore_ascii_case(b"2e")
-            {
-                return Err(PathError::EncodedSeparator);
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'/' => {
+                if bytes.get(i + 1) == Some(&b'/') {
+                    return Err(PathError::EmptySegment);
+                }
             }
+            b'%' => {
+                let (Some(hi), Some(lo)) = (
+                    bytes.get(i + 1).copied().and_then(hex),
+                    bytes.get(i + 2).copied().and_then(hex),
+                ) else {
+                    return Err(PathError::BadEncoding);
+                };
+                let decoded = hi << 4 | lo;
+                if decoded == b'/' || decoded == b'\\' {
+                    return Err(PathError::EncodedSeparator);
+                }
+                if is_pchar(decoded) {
+                    return Err(PathError::NeedlessEncoding);
+                }
+                i += 2;
+            }
+            b if is_pchar(b) => {}
+            _ => return Err(PathError::BadCharacter),
         }
+        i += 1;
     }
     if path.split('/').any(|s| s == "." || s == "..") {
         return Err(PathError::DotSegment);
@@ -202,8 +282,19 @@ pub fn check_request_path(path: &str) -> Result<(), PathError> {
     Ok(())
 }
 
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::cmp::Ordering;
+
     use super::*;
 
     fn p(s: &str) -> PathPattern {
@@ -248,29 +339,59 @@ mod tests {
             Ordering::Greater
         );
         assert_eq!(p("/a/{x}").specificity_cmp(&p("/{x}/b")), Ordering::Greater);
-        assert!(p("/a/{x}").same_shape(&p("/a/{y}")));
-        assert!(!p("/a/{x}").same_shape(&p("/b/{y}")));
+        assert_eq!(p("/a/{x}").route(), p("/a/{y}").route());
+        assert_ne!(p("/a/{x}").route(), p("/b/{y}").route());
+        assert_eq!(p("/").route(), "/");
+        assert_eq!(p("/a/").route(), "/a/");
+        assert_eq!(p("/a/{x}/{*t}").route(), "/a/{p1}/{*p2}");
     }
 
     #[test]
     fn request_path_normal_form() {
-        assert_eq!(check_request_path("/a/b"), Ok(()));
-        assert_eq!(check_request_path("/a/%20b"), Ok(()));
-        assert_eq!(check_request_path("a"), Err(PathError::NotAbsolute));
-        assert_eq!(check_request_path("/a/../b"), Err(PathError::DotSegment));
-        assert_eq!(check_request_path("/a/."), Err(PathError::DotSegment));
-        assert_eq!(
-            check_request_path("/a/%2e%2E/b"),
-            Err(PathError::EncodedSeparator)
-        );
-        assert_eq!(
-            check_request_path("/a%2Fb"),
-            Err(PathError::EncodedSeparator)
-        );
-        assert_eq!(
-            check_request_path("/a\\b"),
-            Err(PathError::EncodedSeparator)
-        );
-        assert_eq!(check_request_path("/a%"), Ok(()));
+        use PathError::*;
+        for ok in [
+            "/",
+            "/a/b",
+            "/a/",
+            "/a/%20b",
+            "/caf%C3%A9",
+            "/a%25",
+            "/a;x=1",
+            "/a:b@c",
+            "/~u",
+        ] {
+            assert_eq!(check_request_path(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("", NotAbsolute),
+            ("a", NotAbsolute),
+            ("/a/../b", DotSegment),
+            ("/a/.", DotSegment),
+            ("/.", DotSegment),
+            ("//a", EmptySegment),
+            ("/a//", EmptySegment),
+            ("/a/%2e%2E/b", NeedlessEncoding),
+            ("/users/%61dmin", NeedlessEncoding),
+            ("/a%3bb", NeedlessEncoding),
+            ("/a%2Fb", EncodedSeparator),
+            ("/a%5cb", EncodedSeparator),
+            ("/a\\b", BadCharacter),
+            ("/a b", BadCharacter),
+            ("/a{b}", BadCharacter),
+            ("/caf\u{e9}", BadCharacter),
+            ("/a%", BadEncoding),
+            ("/a%4", BadEncoding),
+            ("/a%zz", BadEncoding),
+        ] {
+            assert_eq!(check_request_path(bad), Err(why), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn literals_need_no_encoding() {
+        for bad in ["/a%20b", "/a b", "/caf\u{e9}", "/a\\b"] {
+            assert!(bad.parse::<PathPattern>().is_err(), "{bad}");
+        }
+        assert!("/a;v=1/@me/x:y".parse::<PathPattern>().is_ok());
     }
 }

@@ -21,7 +21,7 @@
 //!     .endpoint(Endpoint::boundary("inner", "/payments").methods(["POST"]))
 //!     .build()?;
 //!
-//! let ep = topology.classify(&http::Method::POST, "/payments").unwrap();
+//! let ep = topology.classify(&http::Method::POST, "/payments").endpoint().unwrap();
 //! assert!(ep.is_hierarchical()); // inner's access mechanism is outer's trust mechanism
 //! # Ok::<(), dharma_core::model::TopologyError>(())
 //! ```
@@ -100,6 +100,12 @@ pub enum TopologyErrorKind {
     /// Another endpoint matches the same requests.
     #[error("matches the same requests as endpoint {0:?}")]
     Overlap(String),
+    /// The path pattern cannot be routed beside another one: a parameter and a tail at
+    /// the same position, which axum's router refuses too.
+    #[error(
+        "path pattern conflicts with endpoint {0:?}: a parameter and a tail at one position cannot be told apart"
+    )]
+    RouteConflict(String),
 }
 
 /// Domains, endpoints and the mechanisms they name, validated together.
@@ -108,6 +114,44 @@ pub struct Topology {
     mechanisms: HashMap<MechanismName, Arc<dyn Verifier>>,
     domains: Vec<Domain>,
     endpoints: Vec<Endpoint>,
+    /// The endpoint paths compiled into the router axum and tonic use, so that dharma
+    /// chooses a path as they do. Each value indexes `paths`.
+    router: matchit::Router<usize>,
+    paths: Vec<PathGroup>,
+}
+
+/// The endpoints that share one path pattern (they differ by method).
+#[derive(Clone, Debug)]
+struct PathGroup {
+    endpoints: Vec<usize>,
+    /// The `Allow` value when no endpoint of the group serves a method.
+    allow: Arc<str>,
+}
+
+/// Where a request goes: found by path first, then by method, as routers choose.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Classified<'t> {
+    /// The endpoint that decides the request.
+    Endpoint(&'t Endpoint),
+    /// Endpoints are declared for the path, none for the method; `allow` lists the
+    /// methods that are (the `Allow` header of the `405` answer).
+    MethodNotAllowed {
+        /// The declared methods, comma-separated.
+        allow: &'t Arc<str>,
+    },
+    /// No endpoint is declared for the path.
+    NoEndpoint,
+}
+
+impl<'t> Classified<'t> {
+    /// The endpoint, if one was found.
+    pub fn endpoint(self) -> Option<&'t Endpoint> {
+        match self {
+            Self::Endpoint(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Debug for Topology {
@@ -151,15 +195,66 @@ impl Topology {
         self.endpoints.iter().filter(|e| e.hierarchical)
     }
 
-    /// The endpoint a request goes to: the most specific pattern that matches the path
-    /// and serves the method. `path` must be in normal form
+    /// Where a request goes. The path is matched first, as axum's router (matchit) and
+    /// actix-router match it: the most specific pattern wins, a literal segment over a
+    /// parameter over a tail, leftmost first. Then the method picks the endpoint among
+    /// those declared for that pattern. `path` must be in normal form
     /// (see [`check_request_path`](super::check_request_path)).
-    pub fn classify(&self, method: &Method, path: &str) -> Option<&Endpoint> {
-        self.endpoints
+    pub fn classify(&self, method: &Method, path: &str) -> Classified<'_> {
+        let Some(group) = self.path_group(path) else {
+            return Classified::NoEndpoint;
+        };
+        let found = group
+            .endpoints
             .iter()
-            .filter(|e| e.serves(method) && e.path.matches(path))
-            .max_by(|a, b| a.path.specificity_cmp(&b.path))
+            .filter_map(|&i| self.endpoints.get(i))
+            .find(|e| e.serves(method));
+        match found {
+            Some(endpoint) => Classified::Endpoint(endpoint),
+            None => Classified::MethodNotAllowed {
+                allow: &group.allow,
+            },
+        }
     }
+
+    fn path_group(&self, path: &str) -> Option<&PathGroup> {
+        let found = self.router.at(path).ok()?;
+        self.paths.get(*found.value)
+    }
+
+    /// Whether a router's choice for a request agrees with dharma's: `route` is the
+    /// pattern the framework's router matched (axum's syntax, `{id}` and `{*rest}`), and
+    /// it must lead to the same declared path pattern as `path` does. A route that
+    /// cannot be read never agrees.
+    pub fn route_agrees(&self, path: &str, route: &str) -> bool {
+        // A parameter becomes `%`, which no literal segment may contain (literals are
+        // unencoded path characters), so it reaches the pattern that would take any
+        // value there; a tail becomes two such segments, which only a tail takes.
+        let Some(stand_in) = route_stand_in(route) else {
+            return false;
+        };
+        let by_path = self.router.at(path).ok().map(|m| *m.value);
+        let by_route = self.router.at(&stand_in).ok().map(|m| *m.value);
+        by_path.is_some() && by_path == by_route
+    }
+}
+
+fn route_stand_in(route: &str) -> Option<String> {
+    let rest = route.strip_prefix('/')?;
+    let mut out = String::with_capacity(route.len());
+    for segment in rest.split('/') {
+        out.push('/');
+        if segment.starts_with("{*") && segment.ends_with('}') {
+            out.push_str("%/%");
+        } else if segment.starts_with('{') && segment.ends_with('}') {
+            out.push('%');
+        } else if segment.contains(['{', '}', '%']) {
+            return None;
+        } else {
+            out.push_str(segment);
+        }
+    }
+    Some(out)
 }
 
 /// Collects mechanisms, domains and endpoints, then validates them in [`build`](Self::build).
@@ -208,25 +303,81 @@ impl TopologyBuilder {
         let mechanisms = build_mechanisms(self.mechanisms)?;
         let domains = build_domains(self.domains, &mechanisms)?;
         let mut endpoints: Vec<Endpoint> = Vec::with_capacity(self.endpoints.len());
+        let mut router = matchit::Router::new();
+        let mut paths: Vec<PathGroup> = Vec::new();
+        let mut by_route: HashMap<String, usize> = HashMap::new();
         for spec in self.endpoints {
             let ep = build_endpoint(spec, &domains, &mechanisms)?;
-            if let Some(other) = endpoints
+            let item = || format!("endpoint {:?}", &*ep.name);
+            let route = ep.path.route();
+            let group = match by_route.get(&route) {
+                Some(&g) => g,
+                None => {
+                    let g = paths.len();
+                    router.insert(route.clone(), g).map_err(|e| {
+                        let with = match e {
+                            matchit::InsertError::Conflict { with } => by_route
+                                .get(&with)
+                                .and_then(|&g| paths.get(g))
+                                .and_then(|g| g.endpoints.first())
+                                .and_then(|&i| endpoints.get(i))
+                                .map_or(with, |o| o.name.to_string()),
+                            other => other.to_string(),
+                        };
+                        TopologyError::new(item(), TopologyErrorKind::RouteConflict(with))
+                    })?;
+                    by_route.insert(route, g);
+                    paths.push(PathGroup {
+                        endpoints: Vec::new(),
+                        allow: Arc::from(""),
+                    });
+                    g
+                }
+            };
+            let Some(group) = paths.get_mut(group) else {
+                return Err(TopologyError::new(item(), TopologyErrorKind::Duplicate));
+            };
+            if let Some(other) = group
+                .endpoints
                 .iter()
-                .find(|o| o.path.same_shape(&ep.path) && o.methods_overlap(&ep))
+                .filter_map(|&i| endpoints.get(i))
+                .find(|o| o.methods_overlap(&ep))
             {
                 return Err(TopologyError::new(
-                    format!("endpoint {:?}", &*ep.name),
+                    item(),
                     TopologyErrorKind::Overlap(other.name.to_string()),
                 ));
             }
+            group.endpoints.push(endpoints.len());
             endpoints.push(ep);
+        }
+        for group in &mut paths {
+            group.allow = allow_header(group.endpoints.iter().filter_map(|&i| endpoints.get(i)));
         }
         Ok(Topology {
             mechanisms,
             domains,
             endpoints,
+            router,
+            paths,
         })
     }
+}
+
+/// The `Allow` value of a path: its endpoints' methods (with `HEAD` where `GET` is).
+fn allow_header<'e>(endpoints: impl Iterator<Item = &'e Endpoint>) -> Arc<str> {
+    let mut methods: Vec<&str> = Vec::new();
+    for ep in endpoints {
+        for m in ep.methods().unwrap_or_default() {
+            methods.push(m.as_str());
+            if *m == Method::GET {
+                methods.push(Method::HEAD.as_str());
+            }
+        }
+    }
+    methods.sort_unstable();
+    methods.dedup();
+    methods.join(", ").into()
 }
 
 fn build_mechanisms(
@@ -392,8 +543,6 @@ fn build_endpoint(
     })
 }
 
-impl Topology {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -512,9 +661,66 @@ mod tests {
     }
 
     #[test]
+    fn a_parameter_and_a_tail_at_one_position_conflict() {
+        assert_eq!(
+            err(base()
+                .endpoint(Endpoint::boundary("outer", "/a/{id}").name("param"))
+                .endpoint(Endpoint::boundary("outer", "/a/{*rest}").name("tail"))),
+            r#"endpoint "tail": path pattern conflicts with endpoint "param": a parameter and a tail at one position cannot be told apart"#
+        );
+    }
+
+    #[test]
+    fn method_after_path() {
+        // The issue's reproduction: `GET /admin/x` reaches the router's `/admin/{*rest}`
+        // route; dharma must not decide it with the `GET /{*rest}` endpoint.
+        let t = base()
+            .endpoint(
+                Endpoint::boundary("outer", "/admin/{*rest}")
+                    .methods(["DELETE"])
+                    .scopes(["admin"]),
+            )
+            .endpoint(Endpoint::boundary("outer", "/{*rest}").methods(["GET"]))
+            .build()
+            .unwrap();
+        assert!(matches!(
+            t.classify(&Method::GET, "/admin/x"),
+            Classified::MethodNotAllowed { allow } if &**allow == "DELETE"
+        ));
+        assert!(matches!(
+            t.classify(&Method::DELETE, "/admin/x"),
+            Classified::Endpoint(e) if e.requirements().scopes().len() == 1
+        ));
+        assert!(t.classify(&Method::GET, "/other").endpoint().is_some());
+    }
+
+    #[test]
+    fn routes_agree_when_they_lead_to_the_same_pattern() {
+        let t = base()
+            .endpoint(Endpoint::boundary("outer", "/users/admin"))
+            .endpoint(Endpoint::boundary("outer", "/users/{id}"))
+            .endpoint(Endpoint::boundary("outer", "/api/{*rest}"))
+            .build()
+            .unwrap();
+        assert!(t.route_agrees("/users/7", "/users/{user}"));
+        assert!(t.route_agrees("/users/admin", "/users/admin"));
+        // The router ran the `{id}` route for `/users/admin`, or the other way round.
+        assert!(!t.route_agrees("/users/admin", "/users/{id}"));
+        assert!(!t.route_agrees("/users/7", "/users/admin"));
+        // A route narrower than the endpoint that covers it.
+        assert!(t.route_agrees("/api/v1/x", "/api/v1/{*rest}"));
+        assert!(t.route_agrees("/api/v1/x", "/api/{version}/x"));
+        assert!(!t.route_agrees("/api/v1/x", "/{*rest}"));
+        // Routes dharma cannot read never agree.
+        assert!(!t.route_agrees("/users/7", "/users/{id:[0-9]+}x"));
+        assert!(!t.route_agrees("/users/7", "users/{id}"));
+        assert!(!t.route_agrees("/nowhere", "/nowhere"));
+    }
+
+    #[test]
     fn classification_prefers_specific_patterns() {
         let t = base()
-            .endpoint(Endpoint::boundary("outer", "/a/{*rest}").name("tail"))
+            .endpoint(Endpoint::boundary("outer", "/{*rest}").name("tail"))
             .endpoint(Endpoint::boundary("outer", "/a/{id}").name("param"))
             .endpoint(
                 Endpoint::boundary("outer", "/a/special")
@@ -523,12 +729,17 @@ mod tests {
             )
             .build()
             .unwrap();
-        let name = |m: Method, p: &str| t.classify(&m, p).map(|e| e.name().to_owned());
+        let name = |m: Method, p: &str| t.classify(&m, p).endpoint().map(|e| e.name().to_owned());
         assert_eq!(name(Method::GET, "/a/special").as_deref(), Some("literal"));
         assert_eq!(name(Method::HEAD, "/a/special").as_deref(), Some("literal"));
-        assert_eq!(name(Method::POST, "/a/special").as_deref(), Some("param"));
+        // Path first: `/a/special` is declared, for GET only.
+        assert!(matches!(
+            t.classify(&Method::POST, "/a/special"),
+            Classified::MethodNotAllowed { allow } if &**allow == "GET, HEAD"
+        ));
         assert_eq!(name(Method::GET, "/a/1").as_deref(), Some("param"));
         assert_eq!(name(Method::GET, "/a/1/2").as_deref(), Some("tail"));
-        assert_eq!(name(Method::GET, "/b"), None);
+        assert_eq!(name(Method::GET, "/b").as_deref(), Some("tail"));
+        assert_eq!(name(Method::GET, "/"), None);
     }
 }
