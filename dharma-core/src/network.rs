@@ -20,7 +20,9 @@
 //! # Ok::<(), dharma_core::network::NetworkError>(())
 //! ```
 
-use std::{fmt, net::IpAddr, str::FromStr};
+use std::net::IpAddr;
+
+use ipnet::{IpNet, Ipv4Net};
 
 use http::HeaderMap;
 use serde_json::json;
@@ -38,37 +40,26 @@ use crate::{
 #[error("invalid network {0:?}: use an address or address/prefix")]
 pub struct NetworkError(String);
 
-/// An IP network (`10.0.0.0/8`, `fd00::/8`, or one address).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct IpNet {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl FromStr for IpNet {
-    type Err = NetworkError;
-    fn from_str(s: &str) -> Result<Self, NetworkError> {
-        let err = || NetworkError(truncate(s, 64));
-        let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (
-                a.parse::<IpAddr>().map_err(|_| err())?,
-                Some(p.parse::<u8>().map_err(|_| err())?),
-            ),
-            None => (s.parse::<IpAddr>().map_err(|_| err())?, None),
-        };
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = prefix.unwrap_or(max);
-        if prefix > max {
-            return Err(err());
-        }
-        Ok(Self { addr, prefix })
+/// Parses a network (`10.0.0.0/8`, `fd00::/8`, or one address) with `ipnet`, host bits
+/// cleared. An IPv4-mapped IPv6 network (`::ffff:10.20.0.0/112`) is the IPv4 network it
+/// maps (`10.20.0.0/16`), since client addresses are compared in their IPv4 form; one
+/// whose prefix reaches into the mapping's own bits (below `/96`) is refused, since it
+/// would name IPv4 and IPv6 addresses at once.
+fn parse_network(s: &str) -> Result<IpNet, NetworkError> {
+    let err = || NetworkError(truncate(s, 64));
+    let net = match s.parse::<IpNet>() {
+        Ok(net) => net,
+        Err(_) => IpNet::from(s.parse::<IpAddr>().map_err(|_| err())?),
+    };
+    if let IpNet::V6(v6) = net
+        && let Some(v4) = v6.addr().to_ipv4_mapped()
+    {
+        let prefix = v6.prefix_len().checked_sub(96).ok_or_else(err)?;
+        return Ipv4Net::new(v4, prefix)
+            .map(|n| IpNet::V4(n.trunc()))
+            .map_err(|_| err());
     }
-}
-
-impl fmt::Debug for IpNet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
-    }
+    Ok(net.trunc())
 }
 
 /// IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) are compared as IPv4.
@@ -79,21 +70,8 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-impl IpNet {
-    /// Whether `ip` is in the network.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let bits = |a: u128, width: u32| {
-            let shift = width - u32::from(self.prefix);
-            if shift >= width { 0 } else { a >> shift }
-        };
-        match (canonical(self.addr), canonical(ip)) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => {
-                bits(u128::from(u32::from(n)), 32) == bits(u128::from(u32::from(a)), 32)
-            }
-            (IpAddr::V6(n), IpAddr::V6(a)) => bits(u128::from(n), 128) == bits(u128::from(a), 128),
-            _ => false,
-        }
-    }
+fn contains(net: &IpNet, ip: IpAddr) -> bool {
+    net.contains(&canonical(ip))
 }
 
 /// Which header the trusted proxies append the client address to. Only that header is
@@ -115,7 +93,6 @@ pub enum ForwardedHeader {
 pub struct NetworkVerifierBuilder {
     allow: Vec<IpNet>,
     loopback: bool,
-    unix: bool,
     proxies: Vec<IpNet>,
     header: ForwardedHeader,
 }
@@ -128,7 +105,7 @@ impl NetworkVerifierBuilder {
     }
     /// Trusts clients in this network (repeatable).
     pub fn allow(mut self, network: &str) -> Result<Self, NetworkError> {
-        self.allow.push(network.parse()?);
+        self.allow.push(parse_network(network)?);
         Ok(self)
     }
     /// Trusts clients on the loopback interface (`127.0.0.0/8`, `::1`).
@@ -136,14 +113,9 @@ impl NetworkVerifierBuilder {
         self.loopback = true;
         self
     }
-    /// Trusts peers on a Unix-domain socket.
-    pub fn allow_unix(mut self) -> Self {
-        self.unix = true;
-        self
-    }
     /// Trusts the forwarding headers of proxies in this network (repeatable).
     pub fn trusted_proxy(mut self, network: &str) -> Result<Self, NetworkError> {
-        self.proxies.push(network.parse()?);
+        self.proxies.push(parse_network(network)?);
         Ok(self)
     }
     /// Finishes the verifier.
@@ -151,7 +123,6 @@ impl NetworkVerifierBuilder {
         NetworkVerifier {
             allow: self.allow,
             loopback: self.loopback,
-            unix: self.unix,
             proxies: self.proxies,
             header: self.header,
         }
@@ -164,7 +135,6 @@ impl NetworkVerifierBuilder {
 pub struct NetworkVerifier {
     allow: Vec<IpNet>,
     loopback: bool,
-    unix: bool,
     proxies: Vec<IpNet>,
     header: ForwardedHeader,
 }
@@ -176,47 +146,41 @@ impl NetworkVerifier {
     }
 
     fn is_proxy(&self, ip: IpAddr) -> bool {
-        self.proxies.iter().any(|p| p.contains(ip))
+        self.proxies.iter().any(|p| contains(p, ip))
     }
 
     fn is_allowed(&self, ip: IpAddr) -> bool {
-        (self.loopback && canonical(ip).is_loopback()) || self.allow.iter().any(|n| n.contains(ip))
+        (self.loopback && canonical(ip).is_loopback()) || self.allow.iter().any(|n| contains(n, ip))
     }
 
-    /// The client address: the peer, or the hops trusted proxies appended.
+    /// The client address: the peer, or the hops trusted proxies appended. `None` when
+    /// every address on the way is a trusted proxy (a proxy that sent no forwarding
+    /// header, or only proxies' hops): the client is unknown, and never the proxy itself.
     pub fn client_address(
         &self,
         peer: IpAddr,
         headers: &HeaderMap,
-    ) -> Result<IpAddr, MalformedRequest> {
+    ) -> Result<Option<IpAddr>, MalformedRequest> {
         let mut client = peer;
         if !self.is_proxy(client) {
-            return Ok(client);
+            return Ok(Some(client));
         }
         let hops = forwarded_hops(headers, self.header);
         for hop in hops.iter().rev() {
-            if !self.is_proxy(client) {
-                break;
-            }
             client =
                 parse_node(hop).ok_or_else(|| MalformedRequest::Forwarded(truncate(hop, 64)))?;
+            if !self.is_proxy(client) {
+                return Ok(Some(client));
+            }
         }
-        Ok(client)
+        Ok(None)
     }
 
     fn check(&self, request: &RequestView<'_>) -> Result<Authenticated, Rejection> {
-        if request.is_unix_peer() {
-            return if self.unix {
-                Ok(Authenticated::new(vec![Identity::new(
-                    IdentityKind::Workload,
-                    "unix",
-                )]))
-            } else {
-                Err(ForbiddenReason::UntrustedNetwork("unix".into()).into())
-            };
-        }
         let peer = request.peer().ok_or(ForbiddenReason::UnknownPeer)?;
-        let client = self.client_address(peer.ip(), request.headers())?;
+        let client = self
+            .client_address(peer.ip(), request.headers())?
+            .ok_or(ForbiddenReason::NoForwardedClient)?;
         if !self.is_allowed(client) {
             return Err(ForbiddenReason::UntrustedNetwork(client.to_string()).into());
         }
@@ -291,24 +255,90 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
-    fn net(s: &str) -> IpNet {
-        s.parse().unwrap()
+    fn has(net: &str, ip: &str) -> bool {
+        contains(&parse_network(net).unwrap(), ip.parse().unwrap())
     }
 
     #[test]
     fn networks() {
-        assert!(net("10.0.0.0/8").contains("10.255.0.1".parse().unwrap()));
-        assert!(!net("10.0.0.0/8").contains("11.0.0.1".parse().unwrap()));
-        assert!(net("10.0.0.0/8").contains("::ffff:10.1.1.1".parse().unwrap()));
-        assert!(net("0.0.0.0/0").contains("8.8.8.8".parse().unwrap()));
-        assert!(net("fd00::/8").contains("fd12::1".parse().unwrap()));
-        assert!(!net("fd00::/8").contains("fe80::1".parse().unwrap()));
-        assert!(net("192.168.1.7").contains("192.168.1.7".parse().unwrap()));
-        assert!(!net("192.168.1.7").contains("192.168.1.8".parse().unwrap()));
-        assert!(!net("10.0.0.0/8").contains("fd00::1".parse().unwrap()));
-        for bad in ["10.0.0.0/33", "::/129", "10.0.0/8", "x", "10.0.0.0/"] {
-            assert!(bad.parse::<IpNet>().is_err(), "{bad}");
+        assert!(has("10.0.0.0/8", "10.255.0.1"));
+        assert!(!has("10.0.0.0/8", "11.0.0.1"));
+        assert!(has("10.0.0.0/8", "::ffff:10.1.1.1"));
+        assert!(has("0.0.0.0/0", "8.8.8.8"));
+        assert!(has("fd00::/8", "fd12::1"));
+        assert!(!has("fd00::/8", "fe80::1"));
+        assert!(has("192.168.1.7", "192.168.1.7"));
+        assert!(!has("192.168.1.7", "192.168.1.8"));
+        assert!(!has("10.0.0.0/8", "fd00::1"));
+        assert!(has("10.1.2.3/8", "10.200.0.1"), "host bits are cleared");
+        for bad in [
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0/8",
+            "x",
+            "10.0.0.0/",
+            "::ffff:0:0/95",
+        ] {
+            assert!(parse_network(bad).is_err(), "{bad}");
         }
+    }
+
+    /// The issue's reproduction: an IPv4-mapped network panicked in debug builds and
+    /// matched every IPv4 address in release builds.
+    #[test]
+    fn ipv4_mapped_networks_are_their_ipv4_networks() {
+        assert_eq!(
+            parse_network("::ffff:10.20.0.0/112").unwrap(),
+            parse_network("10.20.0.0/16").unwrap()
+        );
+        assert!(has("::ffff:10.20.0.0/112", "10.20.3.4"));
+        assert!(has("::ffff:10.20.0.0/112", "::ffff:10.20.3.4"));
+        assert!(!has("::ffff:10.20.0.0/112", "10.21.0.1"));
+        assert!(!has("::ffff:10.20.0.0/112", "203.0.113.9"));
+        assert!(has("::ffff:10.0.0.5", "10.0.0.5"));
+        assert!(!has("::ffff:10.0.0.5", "10.0.0.6"));
+        // A trusted proxy written in its mapped form is that proxy, and no other address.
+        let v = NetworkVerifier::builder()
+            .allow("::ffff:10.20.0.0/112")
+            .unwrap()
+            .trusted_proxy("::ffff:10.0.0.5")
+            .unwrap()
+            .build();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let spoof = headers(&[("x-forwarded-for", "10.20.0.1")]);
+        assert_eq!(
+            v.client_address(ip("203.0.113.9"), &spoof).unwrap(),
+            Some(ip("203.0.113.9"))
+        );
+        assert!(!v.is_allowed(ip("203.0.113.9")));
+        assert_eq!(
+            v.client_address(ip("10.0.0.5"), &spoof).unwrap(),
+            Some(ip("10.20.0.1"))
+        );
+    }
+
+    #[test]
+    fn a_proxy_without_a_forwarding_header_is_not_the_client() {
+        let v = NetworkVerifier::builder()
+            .allow("10.0.0.0/8")
+            .unwrap()
+            .trusted_proxy("10.0.0.5")
+            .unwrap()
+            .build();
+        let none = HeaderMap::new();
+        let view = RequestView::new(&http::Method::GET, "/", &none)
+            .with_peer("10.0.0.5:4000".parse().unwrap());
+        assert_eq!(
+            v.check(&view).unwrap_err().code(),
+            "forwarded_client_unknown"
+        );
+        let only_proxies = headers(&[("x-forwarded-for", "10.0.0.5")]);
+        let view = RequestView::new(&http::Method::GET, "/", &only_proxies)
+            .with_peer("10.0.0.5:4000".parse().unwrap());
+        assert_eq!(
+            v.check(&view).unwrap_err().code(),
+            "forwarded_client_unknown"
+        );
     }
 
     #[test]
@@ -335,24 +365,14 @@ mod tests {
     }
 
     #[test]
-    fn unix_and_unknown_peers() {
+    fn unknown_peers() {
         let headers = HeaderMap::new();
         let view = RequestView::new(&http::Method::GET, "/", &headers);
-        let unix = NetworkVerifier::builder().allow_unix().build();
         let tcp_only = NetworkVerifier::builder().allow_loopback().build();
-        assert_eq!(
-            unix.check(&view.with_unix_peer()).unwrap().identities()[0].subject(),
-            "unix"
-        );
-        assert_eq!(
-            tcp_only.check(&view.with_unix_peer()).unwrap_err().code(),
-            "untrusted_network"
-        );
         // No peer at all (an adapter that cannot tell): refused, never assumed inside.
         assert_eq!(tcp_only.check(&view).unwrap_err().code(), "unknown_peer");
         let local = view.with_peer("127.0.0.1:9".parse().unwrap());
         assert!(tcp_only.check(&local).is_ok());
-        assert!(unix.check(&local).is_err());
     }
 
     #[test]
@@ -370,18 +390,18 @@ mod tests {
         // From an untrusted peer, the header is ignored.
         assert_eq!(
             v.client_address(ip("203.0.113.9"), &spoof).unwrap(),
-            ip("203.0.113.9")
+            Some(ip("203.0.113.9"))
         );
         // From a trusted proxy, its hop counts.
         assert_eq!(
             v.client_address(ip("10.0.0.5"), &spoof).unwrap(),
-            ip("10.20.0.1")
+            Some(ip("10.20.0.1"))
         );
         // The client prepended a fake inside address; only the proxies' hops count.
         let chain = headers(&[("x-forwarded-for", "10.20.0.1, 203.0.113.9, 10.0.0.6")]);
         assert_eq!(
             v.client_address(ip("10.0.0.5"), &chain).unwrap(),
-            ip("203.0.113.9")
+            Some(ip("203.0.113.9"))
         );
         // Several header lines are one list.
         let lines = headers(&[
@@ -390,7 +410,7 @@ mod tests {
         ]);
         assert_eq!(
             v.client_address(ip("10.0.0.5"), &lines).unwrap(),
-            ip("203.0.113.9")
+            Some(ip("203.0.113.9"))
         );
         // The header the proxies do not write is never read: a client-written Forwarded
         // cannot override what the proxy appended to X-Forwarded-For.
@@ -403,7 +423,7 @@ mod tests {
         ]);
         assert_eq!(
             v.client_address(ip("10.0.0.5"), &fwd).unwrap(),
-            ip("1.1.1.1")
+            Some(ip("1.1.1.1"))
         );
         // A verifier for proxies that write Forwarded reads only that.
         let rfc7239 = NetworkVerifier::builder()
@@ -415,7 +435,7 @@ mod tests {
             .build();
         assert_eq!(
             rfc7239.client_address(ip("10.0.0.5"), &fwd).unwrap(),
-            ip("10.20.0.3")
+            Some(ip("10.20.0.3"))
         );
         // A garbage hop from a trusted proxy is a malformed request.
         let bad = headers(&[("forwarded", "for=unknown")]);

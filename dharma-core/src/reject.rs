@@ -135,6 +135,9 @@ pub enum ForbiddenReason {
     /// A mechanism needs the transport peer and the adapter did not give it.
     #[error("the transport peer is unknown")]
     UnknownPeer,
+    /// The peer is a trusted proxy that named no client beyond the trusted proxies.
+    #[error("a trusted proxy forwarded no client address")]
+    NoForwardedClient,
     /// A claim the endpoint requires is missing or has another value.
     #[error("claim {claim:?} does not meet the endpoint's requirement")]
     Claim {
@@ -325,6 +328,7 @@ impl Rejection {
             Self::Forbidden(ForbiddenReason::Claim { .. }) => "claim_requirement_failed",
             Self::Forbidden(ForbiddenReason::UntrustedNetwork(_)) => "untrusted_network",
             Self::Forbidden(ForbiddenReason::UnknownPeer) => "unknown_peer",
+            Self::Forbidden(ForbiddenReason::NoForwardedClient) => "forwarded_client_unknown",
             Self::NotAuthenticated => "no_authenticated_principal",
             Self::Certificate(e) => e.code(),
             Self::NoEndpoint => "no_endpoint",

@@ -25,7 +25,6 @@ pub struct RequestView<'a> {
     path: &'a str,
     headers: &'a HeaderMap,
     peer: Option<SocketAddr>,
-    unix_peer: bool,
     peer_certificates: &'a [CertificateDer<'static>],
     route: Option<&'a str>,
 }
@@ -63,7 +62,6 @@ impl<'a> RequestView<'a> {
             path,
             headers,
             peer: None,
-            unix_peer: false,
             peer_certificates: &[],
             route: None,
         }
@@ -78,13 +76,6 @@ impl<'a> RequestView<'a> {
     #[must_use]
     pub fn with_peer(mut self, peer: SocketAddr) -> Self {
         self.peer = Some(peer);
-        self
-    }
-
-    /// Marks the peer as a Unix-domain socket peer (a process on the same host).
-    #[must_use]
-    pub fn with_unix_peer(mut self) -> Self {
-        self.unix_peer = true;
         self
     }
 
@@ -128,11 +119,6 @@ impl<'a> RequestView<'a> {
     /// The transport peer, when the adapter knows it.
     pub fn peer(&self) -> Option<SocketAddr> {
         self.peer
-    }
-
-    /// Whether the peer is on a Unix-domain socket.
-    pub fn is_unix_peer(&self) -> bool {
-        self.unix_peer
     }
 
     /// The peer's TLS certificate chain, leaf first; empty without mutual TLS.

@@ -107,8 +107,6 @@ struct NetworkSection {
     #[serde(default)]
     allow_loopback: bool,
     #[serde(default)]
-    allow_unix: bool,
-    #[serde(default)]
     trusted_proxies: Vec<String>,
     forwarded_header: Option<ForwardedSetting>,
 }
@@ -345,9 +343,6 @@ fn build_one(
             }
             if s.allow_loopback {
                 b = b.allow_loopback();
-            }
-            if s.allow_unix {
-                b = b.allow_unix();
             }
             if let Some(h) = &s.forwarded_header {
                 b = b.forwarded_header(match h {

@@ -48,7 +48,7 @@
 //! | `x5c_jwt` | `ca_file` or `ca_pem`, `max_intermediates`, `audiences`, `trust_domain`, `allow`, `bind` (`iss`, `sub`, `azp`), `pins`, `leeway_seconds`, `require_type` |
 //! | `mtls` | `ca_file` or `ca_pem` or `trust_tls_layer = true`, `max_intermediates`, `trust_domain`, `allow` |
 //! | `introspection` | `endpoint`, `client_id`, `client_secret` or `client_secret_env`, `client_auth` (`basic`, `post`), `audiences`, `issuer`, `max_ttl_seconds`, `inactive_ttl_seconds`, `timeout_ms` |
-//! | `network` | `allow`, `allow_loopback`, `allow_unix`, `trusted_proxies`, `forwarded_header` (`x-forwarded-for`, `forwarded`) |
+//! | `network` | `allow`, `allow_loopback`, `trusted_proxies`, `forwarded_header` (`x-forwarded-for`, `forwarded`) |
 //! | `api_key` | `header`, `clients` (`client`, `sha256`) |
 //! | `propagated_jwt` | `jwt` (the name of a `jwt` mechanism) |
 //! | `all_of`, `any_of` | `mechanisms` (names, in order) |
