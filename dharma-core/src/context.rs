@@ -334,9 +334,22 @@ impl SecurityContext {
     pub fn principal(&self) -> Option<&Identity> {
         principal(&self.0.identities, true)
     }
-    /// The first identity of a kind.
+    /// The first identity of a kind that a mechanism authenticated or identified. Never an
+    /// accountability-only identity (an unverified or propagated claim): those are read
+    /// with [`recorded`](Self::recorded).
     pub fn identity(&self, kind: IdentityKind) -> Option<&Identity> {
-        self.0.identities.iter().find(|i| i.kind() == kind)
+        self.0
+            .identities
+            .iter()
+            .find(|i| i.kind() == kind && !matches!(i.assurance, Assurance::Accountability { .. }))
+    }
+    /// The first accountability-only identity of a kind: who a propagated token or a
+    /// workload's token says is behind the request, recorded and not relied on.
+    pub fn recorded(&self, kind: IdentityKind) -> Option<&Identity> {
+        self.0
+            .identities
+            .iter()
+            .find(|i| i.kind() == kind && matches!(i.assurance, Assurance::Accountability { .. }))
     }
     /// The principal's claims (empty when there is no principal).
     pub fn claims(&self) -> &Claims {
@@ -405,5 +418,15 @@ mod tests {
             ],
         );
         assert_eq!(ctx.principal().unwrap().subject(), "svc");
+        // The reproduction: asking for the end user gave the unverified one.
+        assert!(ctx.identity(IdentityKind::EndUser).is_none());
+        assert_eq!(
+            ctx.recorded(IdentityKind::EndUser).unwrap().subject(),
+            "mallory"
+        );
+        assert_eq!(
+            ctx.identity(IdentityKind::ClientApp).unwrap().subject(),
+            "app"
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! The organisation CA: certificate chains validated with rustls-webpki, identities read
-//! from the leaf (SPIFFE ID, DNS name, or subject CN as a last resort), and a cache of
+//! from the leaf's SANs (SPIFFE ID or DNS name, never the subject CN), and a cache of
 //! validated chains so a repeated chain costs no path building.
 //!
 //! ```
@@ -138,23 +138,22 @@ pub struct CertIdentity {
     pub spiffe_id: Option<SpiffeId>,
     /// Its DNS SANs.
     pub dns_names: Vec<String>,
-    /// Its subject common name.
-    pub common_name: Option<String>,
     /// The SHA-256 thumbprint of the DER, base64url (`x5t#S256`).
     pub thumbprint: String,
 }
 
 impl CertIdentity {
-    /// The name to use: the SPIFFE ID, else the first DNS name, else the common name.
+    /// The name to use: the SPIFFE ID, else the first DNS name. The subject's common name
+    /// is never used: name constraints of the CA bind SANs, not the common name, so a
+    /// name read from it could be one the CA was not allowed to vouch for.
     pub fn name(&self) -> Option<&str> {
         self.spiffe_id
             .as_ref()
             .map(SpiffeId::as_str)
             .or(self.dns_names.first().map(String::as_str))
-            .or(self.common_name.as_deref())
     }
 
-    /// The identity as claims (`spiffe_id`, `dns`, `cn`, `x5t#S256`).
+    /// The identity as claims (`spiffe_id`, `dns`, `x5t#S256`).
     pub fn claims(&self) -> serde_json::Map<String, Value> {
         let mut m = serde_json::Map::new();
         if let Some(id) = &self.spiffe_id {
@@ -162,9 +161,6 @@ impl CertIdentity {
         }
         if !self.dns_names.is_empty() {
             m.insert("dns".into(), json!(self.dns_names));
-        }
-        if let Some(cn) = &self.common_name {
-            m.insert("cn".into(), json!(cn));
         }
         m.insert("x5t#S256".into(), json!(self.thumbprint));
         m
@@ -211,19 +207,12 @@ pub fn read_leaf(der: &CertificateDer<'_>) -> Result<ValidatedChain, Certificate
         ),
         _ => return Err(CertificateError::NoIdentity),
     };
-    let common_name = cert
-        .subject()
-        .iter_common_name()
-        .next()
-        .and_then(|cn| cn.as_str().ok())
-        .map(|cn| truncate(cn, 256));
     let not_after = u64::try_from(cert.validity().not_after.timestamp()).unwrap_or(0);
     let key = spki_key(cert.public_key());
     Ok(ValidatedChain {
         identity: CertIdentity {
             spiffe_id,
             dns_names,
-            common_name,
             thumbprint: thumbprint(der.as_ref()),
         },
         key,

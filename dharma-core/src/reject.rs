@@ -236,6 +236,10 @@ pub enum TokenError {
     /// client's, or the client presented none.
     #[error("token is not bound to the client certificate")]
     CertificateBinding,
+    /// The token carries a confirmation (`cnf`) that dharma cannot check: a method other
+    /// than `x5t#S256`, or not an object (RFC 7800).
+    #[error("the token's confirmation method cannot be checked")]
+    UnverifiableConfirmation,
     /// An API key that names no client.
     #[error("API key is not known")]
     UnknownApiKey,
@@ -271,6 +275,7 @@ impl TokenError {
             Self::KeyRevoked => "token_key_revoked",
             Self::UnknownApiKey => "api_key_unknown",
             Self::CertificateBinding => "token_certificate_binding",
+            Self::UnverifiableConfirmation => "token_confirmation_unverifiable",
             Self::Inactive => "token_inactive",
             Self::UnsupportedTokenType => "token_type_unsupported",
         }

@@ -169,19 +169,11 @@ async fn mtls_chains() {
 async fn identity_fallbacks_and_allow_lists() {
     let p = pki();
     let base = || MtlsVerifier::builder().org_ca(org_ca(&p)).clock(clock());
-    // Without a trust domain: DNS SAN, then CN.
+    // Without a trust domain: the DNS SAN (never the CN: see common_name_is_not_an_identity).
     let dns = p.intermediate.issue(&Leaf::dns("billing.internal"));
     assert_eq!(
         mtls(&base().build().unwrap(), &dns.chain).await.unwrap(),
         "billing.internal"
-    );
-    let mut cn_only = Leaf::dns("x");
-    cn_only.dns.clear();
-    cn_only.cn = Some("legacy-client".into());
-    let cn = p.intermediate.issue(&cn_only);
-    assert_eq!(
-        mtls(&base().build().unwrap(), &cn.chain).await.unwrap(),
-        "legacy-client"
     );
     // With a trust domain, a certificate without a SPIFFE ID is refused.
     let strict = base().trust_domain("example.org").unwrap().build().unwrap();
@@ -327,6 +319,95 @@ fn x5c_signed_tokens() {
     ));
 }
 
+/// The issue's reproduction: with no `allow`, `pins` or `bind`, any workload of the
+/// organisation CA could sign a token whose `sub` became the principal.
+#[test]
+fn x5c_workloads_cannot_speak_for_users() {
+    let p = pki();
+    let sts_id = "spiffe://example.org/ns/outer/sa/sts";
+    let rogue_id = "spiffe://example.org/ns/outer/sa/compromised";
+    let sts = p.intermediate.issue(&Leaf::spiffe(sts_id));
+    let rogue = p.intermediate.issue(&Leaf::spiffe(rogue_id));
+    let open = X5cJwtVerifier::builder(org_ca(&p))
+        .audience("inner")
+        .clock(clock())
+        .build()
+        .unwrap();
+    let listed = X5cJwtVerifier::builder(org_ca(&p))
+        .audience("inner")
+        .token_service(sts_id)
+        .clock(clock())
+        .build()
+        .unwrap();
+    let principal = |a: &dharma_core::Authenticated| {
+        a.identities()
+            .iter()
+            .find(|i| i.is_authenticated())
+            .map(|i| i.subject().to_owned())
+    };
+    for v in [&open, &listed] {
+        // A workload's token: the workload is the principal; "alice" is only recorded.
+        let a = v
+            .verify_token(&x5c_token(&rogue, &rogue.signer("r"), rogue_id))
+            .unwrap();
+        assert_eq!(principal(&a).as_deref(), Some(rogue_id));
+        let alice = a
+            .identities()
+            .iter()
+            .find(|i| i.subject() == "alice")
+            .unwrap();
+        assert!(!alice.is_authenticated());
+    }
+    // The listed token service speaks for the user.
+    let a = listed
+        .verify_token(&x5c_token(&sts, &sts.signer("s"), sts_id))
+        .unwrap();
+    assert_eq!(principal(&a).as_deref(), Some("alice"));
+    // Unlisted, the same token service is only a workload.
+    let a = open
+        .verify_token(&x5c_token(&sts, &sts.signer("s"), sts_id))
+        .unwrap();
+    assert_eq!(principal(&a).as_deref(), Some(sts_id));
+    // A list that names every workload of the trust domain is refused at build time.
+    let e = X5cJwtVerifier::builder(org_ca(&p))
+        .audience("inner")
+        .token_service("spiffe://example.org/*")
+        .build()
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("list the token services' own SPIFFE IDs"),
+        "{e}"
+    );
+    assert!(
+        X5cJwtVerifier::builder(org_ca(&p))
+            .audience("inner")
+            .token_service("spiffe://example.org/ns/sts/*")
+            .build()
+            .is_ok()
+    );
+}
+
+/// The issue's reproduction: a leaf that names itself only in its subject CN, under a CA
+/// whose name constraints allow `.internal` only: the CN is not an identity.
+#[tokio::test]
+async fn common_name_is_not_an_identity() {
+    let root = Ca::root_constrained("Constrained Root", "internal");
+    let ca = OrgCa::from_der(&[root.der()]).unwrap();
+    let v = MtlsVerifier::builder()
+        .org_ca(ca)
+        .clock(clock())
+        .build()
+        .unwrap();
+    let inside = root.issue(&Leaf::dns("billing.internal"));
+    assert_eq!(mtls(&v, &inside.chain).await.unwrap(), "billing.internal");
+    let escaped = root.issue(&Leaf::cn_only("admin.example.com"));
+    assert_eq!(
+        cert_error(mtls(&v, &escaped.chain).await),
+        CertificateError::NoIdentity
+    );
+}
+
 #[test]
 fn x5c_pinning() {
     let p = pki();
@@ -394,4 +475,56 @@ async fn certificate_bound_tokens() {
         matches!(e, Rejection::InvalidToken(TokenError::CertificateBinding)),
         "{e:?}"
     );
+}
+
+/// The issue's reproduction: without `require_certificate_binding`, a token whose `cnf`
+/// names a certificate was accepted with no certificate at all. RFC 8705 section 3: a
+/// confirmation that cannot be checked refuses the token.
+#[tokio::test]
+async fn a_confirmation_is_checked_whatever_the_flags() {
+    let p = pki();
+    let client = p
+        .intermediate
+        .issue(&Leaf::spiffe("spiffe://example.org/client"));
+    let key = TestKey::generate("ES256", "k");
+    let jwt = JwtVerifier::builder()
+        .issuer(
+            IssuerSpec::new("https://as")
+                .keys([VerifyingKey::from_jwk(&key.jwk()).unwrap()])
+                .audience("api"),
+        )
+        .build()
+        .unwrap();
+    let token = |cnf: Option<serde_json::Value>| {
+        let mut c = claims("https://as", "api", "x");
+        if let Some(cnf) = cnf {
+            c["cnf"] = cnf;
+        }
+        key.sign(&c)
+    };
+    let check = async |token: &str, chain: &[CertificateDer<'static>]| {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let view =
+            RequestView::new(&http::Method::GET, "/", &headers).with_peer_certificates(chain);
+        jwt.verify(&view).await.map(|_| ()).map_err(|e| e.code())
+    };
+    let bound = token(Some(json!({"x5t#S256": thumbprint(client.cert.as_ref())})));
+    assert_eq!(check(&bound, &client.chain).await, Ok(()));
+    assert_eq!(check(&bound, &[]).await, Err("token_certificate_binding"));
+    // Unbound tokens still pass when binding is not required.
+    assert_eq!(check(&token(None), &[]).await, Ok(()));
+    for cnf in [
+        json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}),
+        json!({"jwk": {"kty": "EC"}}),
+        json!({"x5t#S256": thumbprint(client.cert.as_ref()), "jkt": "x"}),
+        json!("x5t#S256"),
+        json!({}),
+    ] {
+        assert_eq!(
+            check(&token(Some(cnf.clone())), &client.chain).await,
+            Err("token_confirmation_unverifiable"),
+            "{cnf}"
+        );
+    }
 }

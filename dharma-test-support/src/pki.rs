@@ -57,6 +57,23 @@ impl Ca {
         }
     }
 
+    /// A root whose DNS names are constrained to `permitted` and its subdomains.
+    pub fn root_constrained(name: &str, permitted: &str) -> Self {
+        let mut params = ca_params(name, None);
+        params.name_constraints = Some(rcgen::NameConstraints {
+            permitted_subtrees: vec![rcgen::GeneralSubtree::DnsName(permitted.to_owned())],
+            excluded_subtrees: Vec::new(),
+        });
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap().der().clone();
+        Self {
+            params,
+            key,
+            cert,
+            chain: Vec::new(),
+        }
+    }
+
     /// An intermediate CA signed by this one, with an optional path-length constraint.
     pub fn intermediate(&self, name: &str, pathlen: Option<u8>) -> Self {
         let params = ca_params(name, pathlen);
@@ -148,6 +165,15 @@ impl Leaf {
             uris: Vec::new(),
             dns: vec![name.to_owned()],
             cn: Some(name.to_owned()),
+            ..Self::spiffe("")
+        }
+    }
+    /// A client certificate that names itself only in its subject CN (no SAN).
+    pub fn cn_only(cn: &str) -> Self {
+        Self {
+            uris: Vec::new(),
+            dns: Vec::new(),
+            cn: Some(cn.to_owned()),
             ..Self::spiffe("")
         }
     }

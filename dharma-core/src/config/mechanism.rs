@@ -181,6 +181,8 @@ struct X5cSection {
     bind: Vec<BindSetting>,
     #[serde(default)]
     pins: Vec<String>,
+    #[serde(default)]
+    token_services: Vec<String>,
     leeway_seconds: Option<u64>,
     #[serde(default)]
     require_type: Vec<String>,
@@ -418,6 +420,9 @@ fn build_one(
             }
             for a in &s.allow {
                 b = b.allow(a);
+            }
+            for t in &s.token_services {
+                b = b.token_service(t);
             }
             for bind in &s.bind {
                 b = b.bind(match bind {

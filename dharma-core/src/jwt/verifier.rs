@@ -207,7 +207,8 @@ impl JwtVerifierBuilder {
         self
     }
     /// Requires certificate-bound tokens (RFC 8705): `cnf.x5t#S256` must be the SHA-256
-    /// thumbprint of the client's mutual-TLS certificate.
+    /// thumbprint of the client's mutual-TLS certificate. Without this, a token that
+    /// carries a `cnf` is still checked against it (and refused when it cannot be).
     pub fn require_certificate_binding(mut self) -> Self {
         self.bound = true;
         self
@@ -549,22 +550,37 @@ pub(crate) fn token_id(token: &str, claims: &Map<String, Value>) -> Arc<str> {
     token_id_of(token, None, claims)
 }
 
-/// RFC 8705 section 3: the token's `cnf.x5t#S256` names the client's TLS certificate.
-fn check_binding(
+/// RFC 8705 section 3 and RFC 7800: a token with a confirmation (`cnf`) is accepted only
+/// when the confirmation is checked. dharma checks `x5t#S256` against the client's TLS
+/// certificate; any other confirmation method (`jkt` of DPoP, `jwk`, `kid`, ...) cannot be
+/// checked here, so the token is refused whatever the configuration. A token with no
+/// `cnf` passes unless `required`.
+fn check_confirmation(
     authenticated: &Authenticated,
     request: &RequestView<'_>,
+    required: bool,
 ) -> Result<(), Rejection> {
+    let cnf = authenticated
+        .identities()
+        .iter()
+        .find_map(|i| i.claims().get("cnf"));
+    let Some(cnf) = cnf else {
+        return if required {
+            Err(TokenError::CertificateBinding.into())
+        } else {
+            Ok(())
+        };
+    };
+    let thumbprint = match cnf.as_object() {
+        Some(members) if members.len() == 1 => members.get("x5t#S256").and_then(Value::as_str),
+        _ => None,
+    }
+    .ok_or(TokenError::UnverifiableConfirmation)?;
     let leaf = request
         .peer_certificates()
         .first()
         .ok_or(TokenError::CertificateBinding)?;
-    let bound = authenticated
-        .identities()
-        .first()
-        .and_then(|i| i.claims().get("cnf"))
-        .and_then(|cnf| cnf.get("x5t#S256"))
-        .and_then(Value::as_str);
-    if bound == Some(crate::pki::thumbprint(leaf.as_ref()).as_str()) {
+    if thumbprint == crate::pki::thumbprint(leaf.as_ref()) {
         Ok(())
     } else {
         Err(TokenError::CertificateBinding.into())
@@ -582,9 +598,7 @@ impl Verifier for JwtVerifier {
                 Ok(None) => return Err(Rejection::MissingCredentials),
                 Err(e) => return Err(MalformedRequest::from(e).into()),
             };
-            if self.inner.bound {
-                check_binding(&authenticated, request)?;
-            }
+            check_confirmation(&authenticated, request, self.inner.bound)?;
             Ok(authenticated)
         })
     }

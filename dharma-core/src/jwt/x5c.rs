@@ -4,8 +4,13 @@
 //! The token carries its certificate chain in the `x5c` header. The chain is validated
 //! against the organisation CA (rustls-webpki, cached by digest), the leaf's key verifies
 //! the signature (the algorithm fixed by that key), and the workload identity comes from
-//! the leaf (SPIFFE ID, DNS SAN or CN). Claims may be bound to that identity (`iss`, `sub`
+//! the leaf (SPIFFE ID or DNS SAN). Claims may be bound to that identity (`iss`, `sub`
 //! or `azp` must equal it), and leaves may be pinned by `x5t#S256`.
+//!
+//! The signing workload is the principal. The users and clients a token names are
+//! authenticated only when its signer is a listed token service
+//! ([`token_service`](X5cJwtVerifierBuilder::token_service)); otherwise they are recorded
+//! for accountability, so one compromised workload cannot speak for every user.
 //!
 //! ```
 //! use dharma_core::jwt::{X5cBinding, X5cJwtVerifier};
@@ -22,10 +27,12 @@
 //!     .audience("inner")
 //!     .trust_domain("example.org")?
 //!     .bind(X5cBinding::Issuer) // iss must be the certificate's SPIFFE ID
+//!     .token_service("spiffe://example.org/ns/outer/sa/sts") // it may assert users
 //!     .build()?;
 //! let caller = verifier.verify_token(&token)?;
 //! let workload = caller.identities().last().unwrap();
 //! assert_eq!(workload.subject(), "spiffe://example.org/ns/outer/sa/sts");
+//! assert!(caller.identities()[0].is_authenticated()); // the user the STS vouches for
 //! # Ok(()) }
 //! ```
 
@@ -83,6 +90,12 @@ pub enum X5cConfigError {
     /// The trust domain is invalid.
     #[error(transparent)]
     TrustDomain(#[from] MtlsConfigError),
+    /// A token service entry that names every workload of a trust domain, which would let
+    /// any workload assert users again.
+    #[error(
+        "token service {0:?} names every workload of a trust domain: list the token services' own SPIFFE IDs (or a path below the trust domain)"
+    )]
+    TokenServiceTooBroad(String),
 }
 
 /// Builds an [`X5cJwtVerifier`].
@@ -95,6 +108,7 @@ pub struct X5cJwtVerifierBuilder {
     allow: Vec<String>,
     bindings: Vec<X5cBinding>,
     pins: Vec<String>,
+    token_services: Vec<String>,
     leeway: Duration,
     types: Vec<String>,
     max_token_bytes: usize,
@@ -102,6 +116,19 @@ pub struct X5cJwtVerifierBuilder {
 }
 
 impl X5cJwtVerifierBuilder {
+    /// A signer (SPIFFE ID, `spiffe://td/path/*` prefix, or DNS name) that is a token
+    /// service: the users and clients its tokens name are authenticated. Repeatable.
+    ///
+    /// By default the principal of an x5c token is the workload that signed it, and the
+    /// subjects its claims name (`sub`, `client_id`) are kept for accountability only: any
+    /// workload holding an organisation certificate can sign a token, and none of them
+    /// should be able to speak for every user. A token service (the domain's STS) is the
+    /// one that may; so may a token bound by [`X5cBinding::Subject`], whose subject is
+    /// the signer itself.
+    pub fn token_service(mut self, signer: &str) -> Self {
+        self.token_services.push(signer.to_owned());
+        self
+    }
     /// Accepts tokens addressed to this audience (repeatable; at least one).
     pub fn audience(mut self, audience: &str) -> Self {
         self.audiences.push(audience.to_owned());
@@ -152,6 +179,14 @@ impl X5cJwtVerifierBuilder {
         if audiences.is_empty() {
             return Err(X5cConfigError::NoAudience);
         }
+        if let Some(broad) = self.token_services.iter().find(|p| {
+            p.strip_suffix("/*")
+                .and_then(|prefix| prefix.strip_prefix("spiffe://"))
+                .is_some_and(|td| !td.contains('/'))
+                || p.as_str() == "*"
+        }) {
+            return Err(X5cConfigError::TokenServiceTooBroad(broad.clone()));
+        }
         Ok(X5cJwtVerifier {
             ca: self.ca,
             audiences,
@@ -159,6 +194,7 @@ impl X5cJwtVerifierBuilder {
             allow: self.allow,
             bindings: self.bindings,
             pins: self.pins,
+            token_services: self.token_services,
             rules: ClaimRules {
                 leeway: self.leeway.as_secs(),
                 types: self.types,
@@ -178,6 +214,7 @@ pub struct X5cJwtVerifier {
     allow: Vec<String>,
     bindings: Vec<X5cBinding>,
     pins: Vec<String>,
+    token_services: Vec<String>,
     rules: ClaimRules,
     max_token_bytes: usize,
     clock: Arc<dyn Clock>,
@@ -190,6 +227,7 @@ impl std::fmt::Debug for X5cJwtVerifier {
             .field("audiences", &self.audiences)
             .field("trust_domain", &self.trust_domain)
             .field("bindings", &self.bindings)
+            .field("token_services", &self.token_services)
             .finish_non_exhaustive()
     }
 }
@@ -228,6 +266,7 @@ impl X5cJwtVerifier {
             allow: Vec::new(),
             bindings: Vec::new(),
             pins: Vec::new(),
+            token_services: Vec::new(),
             leeway: Duration::from_secs(30),
             types: Vec::new(),
             max_token_bytes: 16 * 1024,
@@ -280,6 +319,11 @@ impl X5cJwtVerifier {
             .map_err(|_| TokenError::Malformed("payload is not a JSON object"))?;
         self.rules
             .check(&claims, &self.audiences, self.clock.unix_seconds())?;
+        // The token is bound to the certificate that signed it; a further confirmation
+        // (RFC 7800) is one this mechanism cannot check, so it is refused.
+        if claims.contains_key("cnf") {
+            return Err(TokenError::UnverifiableConfirmation.into());
+        }
         let workload = chain_info
             .identity
             .name()
@@ -294,8 +338,17 @@ impl X5cJwtVerifier {
             .and_then(Value::as_str)
             .and_then(|s| s.parse().ok());
         let token_id = super::token_id(token, &claims);
+        let asserts_users = self.bindings.contains(&X5cBinding::Subject)
+            || check_identity(&chain_info.identity, None, &self.token_services).is_ok()
+                && !self.token_services.is_empty();
         let mut identities = super::identities_of(Claims::new(claims), issuer.as_ref(), token_id)
             .unwrap_or_default();
+        if !asserts_users {
+            identities = identities
+                .into_iter()
+                .map(|i| i.for_accountability(true))
+                .collect();
+        }
         identities.push(
             Identity::new(IdentityKind::Workload, truncate(workload, 256))
                 .with_claims(Claims::new(chain_info.identity.claims())),
