@@ -33,7 +33,7 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Uri, header};
 use moka::{Expiry, future::Cache};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::{
     clock::{Clock, SystemClock},
@@ -84,6 +84,12 @@ pub enum IntrospectionConfigError {
     /// No client credentials.
     #[error("introspection needs a client id and secret")]
     NoClient,
+    /// No audience: every active token of the authorization server, for any resource,
+    /// would be accepted.
+    #[error(
+        "introspection needs an audience: set the resource this service is (the aud the authorization server puts in its tokens)"
+    )]
+    NoAudience,
     /// An audience or issuer does not parse.
     #[error(transparent)]
     Name(#[from] NameError),
@@ -153,7 +159,8 @@ impl IntrospectionVerifierBuilder {
         self.client = Some((id.to_owned(), secret.to_owned(), auth));
         self
     }
-    /// Requires `aud` to name this audience (repeatable). Without any, `aud` is not checked.
+    /// Requires `aud` to name this audience (repeatable; at least one is required, so that
+    /// a token the authorization server issued for another resource is not accepted).
     pub fn audience(mut self, audience: &str) -> Self {
         self.audiences.push(audience.to_owned());
         self
@@ -206,6 +213,9 @@ impl IntrospectionVerifierBuilder {
             .iter()
             .map(|a| a.parse())
             .collect::<Result<Vec<Audience>, _>>()?;
+        if audiences.is_empty() {
+            return Err(IntrospectionConfigError::NoAudience);
+        }
         let issuer = self.issuer.as_deref().map(str::parse).transpose()?;
         let http = match self.http {
             Some(h) => h,
@@ -327,8 +337,22 @@ impl IntrospectionVerifier {
                 claims
             }
         };
-        if !inner.audiences.is_empty() && !audience_ok(claims.get("aud"), &inner.audiences) {
+        if !audience_ok(claims.get("aud"), &inner.audiences) {
             return Err(TokenError::WrongAudience.into());
+        }
+        // RFC 7662 `token_type` is the OAuth 2.0 token type: only a bearer access token is
+        // accepted (a refresh token, or a DPoP- or certificate-bound token whose proof this
+        // mechanism does not check, is refused).
+        if let Some(kind) = claims.get("token_type")
+            && !kind
+                .as_str()
+                .is_some_and(|k| k.eq_ignore_ascii_case("bearer"))
+        {
+            let kind = kind.as_str().unwrap_or("(not a string)");
+            return Err(TokenError::WrongType(truncate(kind, 32)).into());
+        }
+        if claims.get("cnf").is_some() {
+            return Err(TokenError::UnverifiableConfirmation.into());
         }
         let issuer = match (claims.str("iss"), &inner.issuer) {
             (Some(iss), Some(expected)) if iss != expected.as_str() => {
@@ -381,7 +405,7 @@ impl IntrospectionVerifier {
         )
         .await
         .map_err(|_| IntrospectionError::Timeout)??;
-        let doc: Option<Map<String, Value>> = serde_json::from_slice(response.body()).ok();
+        let doc = crate::json::object(response.body()).ok();
         let status = response.status().as_u16();
         if status == 400
             && doc

@@ -10,6 +10,7 @@ pub mod config;
 mod context;
 mod enforcer;
 pub mod introspect;
+mod json;
 pub mod jwks;
 pub mod jwt;
 pub mod model;

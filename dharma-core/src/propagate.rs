@@ -23,7 +23,7 @@
 //! # let _ = trust; Ok(()) }
 //! ```
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::{
     context::{Claims, Identity},
@@ -79,7 +79,7 @@ fn unverified(token: &str, max: usize) -> Option<Vec<Identity>> {
     let payload = token.split('.').nth(1)?;
     let bytes =
         base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).ok()?;
-    let claims: Map<String, Value> = serde_json::from_slice(&bytes).ok()?;
+    let claims = crate::json::object(&bytes).ok()?;
     let issuer = claims
         .get("iss")
         .and_then(Value::as_str)

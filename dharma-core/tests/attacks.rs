@@ -357,3 +357,33 @@ async fn claim_attacks() {
         TokenError::UntrustedIssuer(_)
     ));
 }
+
+/// The issue's reproduction: a payload with two `sub` members passed (serde_json keeps the
+/// last; the identity provider, a gateway and dharma may each read another subject).
+#[tokio::test]
+async fn repeated_claims_are_refused() {
+    let t = target("ES256").await;
+    let c = t.claims();
+    let mut body = c.to_string();
+    body.pop(); // the closing brace
+    body.push_str(r#","sub":"admin"}"#);
+    let token = t.key.sign_raw(r#"{"alg":"ES256","kid":"legit"}"#, &body);
+    assert!(matches!(
+        t.check(&token).await,
+        Err(Rejection::InvalidToken(TokenError::Malformed(_)))
+    ));
+    // Repeated inside a nested member too.
+    let mut body = c.to_string();
+    body.pop();
+    body.push_str(r#","cnf":{"x5t#S256":"a","x5t#S256":"b"}}"#);
+    let token = t.key.sign_raw(r#"{"alg":"ES256","kid":"legit"}"#, &body);
+    assert!(matches!(
+        t.check(&token).await,
+        Err(Rejection::InvalidToken(TokenError::Malformed(_)))
+    ));
+    // The same payload without the repetition verifies.
+    let token = t
+        .key
+        .sign_raw(r#"{"alg":"ES256","kid":"legit"}"#, &c.to_string());
+    assert!(t.check(&token).await.is_ok());
+}

@@ -99,6 +99,7 @@ async fn opaque_tokens_from_the_provider() {
     // Wrong client credentials are the verifier's problem: 503, not 401.
     let wrong = IntrospectionVerifier::builder(&idp.introspection_endpoint())
         .client(CLIENT_ID, "not-the-secret", ClientAuth::Basic)
+        .audience(OPAQUE_RESOURCE)
         .build()
         .unwrap();
     let e = wrong.verify_token(&token).await.unwrap_err();
@@ -211,4 +212,72 @@ async fn failures_fail_closed() {
         matches!(e, Rejection::InvalidToken(TokenError::Inactive)),
         "{e:?}"
     );
+}
+
+/// The reproductions: with no audience any active token of the authorization
+/// server was accepted, and an answer about a refresh token was accepted as an access
+/// token.
+#[tokio::test]
+async fn only_bearer_access_tokens_for_this_audience() {
+    let no_audience = IntrospectionVerifier::builder("http://127.0.0.1:9/introspect")
+        .client(CLIENT_ID, CLIENT_SECRET, ClientAuth::Basic)
+        .build()
+        .unwrap_err();
+    assert!(
+        no_audience.to_string().contains("needs an audience"),
+        "{no_audience}"
+    );
+
+    let server = TestServer::start().await;
+    let exp = dharma_test_support::now() + 600;
+    let answer = |extra: serde_json::Value| {
+        let mut a =
+            json!({"active": true, "sub": "alice", "client_id": "app", "aud": "api", "exp": exp});
+        for (k, v) in extra.as_object().unwrap() {
+            a[k] = v.clone();
+        }
+        Reply::json(&a)
+    };
+    for (path, extra, code) in [
+        ("/bearer", json!({"token_type": "Bearer"}), None),
+        ("/untyped", json!({}), None),
+        (
+            "/refresh",
+            json!({"token_type": "refresh_token"}),
+            Some("token_type_rejected"),
+        ),
+        (
+            "/dpop",
+            json!({"token_type": "DPoP"}),
+            Some("token_type_rejected"),
+        ),
+        (
+            "/odd",
+            json!({"token_type": 7}),
+            Some("token_type_rejected"),
+        ),
+        (
+            "/bound",
+            json!({"cnf": {"jkt": "x"}}),
+            Some("token_confirmation_unverifiable"),
+        ),
+        (
+            "/elsewhere",
+            json!({"aud": "billing"}),
+            Some("token_wrong_audience"),
+        ),
+        (
+            "/no-aud",
+            json!({"aud": null}),
+            Some("token_wrong_audience"),
+        ),
+    ] {
+        server.set(path, answer(extra));
+        let got = verifier(&server.url(path), "api")
+            .verify_token("t")
+            .await
+            .map(|_| ())
+            .map_err(|e| e.code());
+        assert_eq!(got, code.map_or(Ok(()), Err), "{path}");
+    }
 }

@@ -44,6 +44,8 @@ struct JwtSection {
     require_type: Vec<String>,
     #[serde(default)]
     require_claims: Vec<String>,
+    #[serde(default)]
+    accept_scp_array: bool,
     max_token_bytes: Option<usize>,
     token_cache_capacity: Option<u64>,
     jwks: Option<JwksSection>,
@@ -555,6 +557,9 @@ fn build_jwt(key: &str, s: JwtSection, ctx: &Context) -> Result<JwtVerifier, Con
     }
     for c in &s.require_claims {
         b = b.require_claim(c);
+    }
+    if s.accept_scp_array {
+        b = b.accept_scp_array();
     }
     if let Some(m) = s.max_token_bytes {
         b = b.max_token_bytes(m);

@@ -332,7 +332,7 @@ impl KeyStore {
         if !response.status().is_success() {
             return Err(KeySourceError::Status(response.status().as_u16()));
         }
-        let doc: serde_json::Value = serde_json::from_slice(response.body())
+        let doc = crate::json::value(response.body())
             .map_err(|_| KeySourceError::Discovery("not JSON"))?;
         if doc.get("issuer").and_then(|v| v.as_str()) != Some(self.issuer.as_str()) {
             return Err(KeySourceError::Discovery(

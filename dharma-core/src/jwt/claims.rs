@@ -18,6 +18,9 @@ pub(crate) struct ClaimRules {
     /// Accepted `typ` values, lowercase, without `application/`. Empty: not checked.
     pub(crate) types: Vec<String>,
     pub(crate) required: Vec<String>,
+    /// Accept a `scp` claim (a JSON array of scopes, as some issuers write) beside RFC
+    /// 9068's `scope` string.
+    pub(crate) accept_scp: bool,
 }
 
 /// A `typ` value in the form it is compared in: lowercase, without `application/`
@@ -97,7 +100,34 @@ impl ClaimRules {
                 return Err(TokenError::Claim(name.clone()));
             }
         }
+        if self.types.iter().any(|t| t == "at+jwt") {
+            rfc9068(claims, self.accept_scp)?;
+        }
         Ok(exp)
+    }
+}
+
+/// RFC 9068 section 2.2: a token that says it is a JWT access token (`typ: at+jwt`) has
+/// `sub`, `client_id` and `jti` as strings and `iat` (`iss`, `exp` and `aud` are required
+/// of every token), and its `scope`, if any, is one space-delimited string. `scp` is
+/// refused unless the issuer is known to write it (`accept_scp`).
+fn rfc9068(claims: &Map<String, Value>, accept_scp: bool) -> Result<(), TokenError> {
+    for name in ["sub", "client_id", "jti"] {
+        match claims.get(name) {
+            Some(Value::String(s)) if !s.is_empty() => {}
+            _ => return Err(TokenError::Claim(name.to_owned())),
+        }
+    }
+    if !claims.contains_key("iat") {
+        return Err(TokenError::Claim("iat".into()));
+    }
+    if claims.get("scope").is_some_and(|s| !s.is_string()) {
+        return Err(TokenError::Claim("scope".into()));
+    }
+    match claims.get("scp") {
+        None => Ok(()),
+        Some(Value::Array(items)) if accept_scp && items.iter().all(Value::is_string) => Ok(()),
+        Some(_) => Err(TokenError::Claim("scp".into())),
     }
 }
 
@@ -146,7 +176,65 @@ mod tests {
             leeway: 30,
             types: vec!["at+jwt".into()],
             required: vec!["jti".into()],
+            accept_scp: false,
         }
+    }
+
+    /// The reproduction: with `at+jwt` required, a token without `sub`,
+    /// `client_id` or `jti`, or with a `scope` array, passed.
+    #[test]
+    fn rfc9068_profile() {
+        let base = json!({
+            "iss": "i", "aud": "api", "exp": 2000, "iat": 1000, "sub": "alice",
+            "client_id": "web", "jti": "1", "scope": "a b",
+        });
+        let check = |rules: &ClaimRules, edit: &dyn Fn(&mut Value)| {
+            let mut c = base.clone();
+            edit(&mut c);
+            rules.check(c.as_object().unwrap(), &["api".parse().unwrap()], 1500)
+        };
+        let r = rules();
+        assert!(check(&r, &|_| {}).is_ok());
+        for (name, edit) in [
+            (
+                "sub",
+                &(|c: &mut Value| drop(c.as_object_mut().unwrap().remove("sub")))
+                    as &dyn Fn(&mut Value),
+            ),
+            ("client_id", &|c: &mut Value| {
+                drop(c.as_object_mut().unwrap().remove("client_id"))
+            }),
+            ("jti", &|c: &mut Value| c["jti"] = json!(7)),
+            ("iat", &|c: &mut Value| {
+                drop(c.as_object_mut().unwrap().remove("iat"))
+            }),
+            ("scope", &|c: &mut Value| c["scope"] = json!(["a", "b"])),
+            ("scp", &|c: &mut Value| c["scp"] = json!(["a"])),
+        ] {
+            assert_eq!(
+                check(&r, edit),
+                Err(TokenError::Claim(name.into())),
+                "{name}"
+            );
+        }
+        let scp = ClaimRules {
+            accept_scp: true,
+            ..rules()
+        };
+        assert!(check(&scp, &|c| c["scp"] = json!(["a"])).is_ok());
+        assert!(check(&scp, &|c| c["scp"] = json!("a")).is_err());
+        // Without at+jwt, the profile does not apply.
+        let plain = ClaimRules {
+            types: vec![],
+            required: vec![],
+            ..rules()
+        };
+        assert!(
+            check(&plain, &|c| drop(
+                c.as_object_mut().unwrap().remove("client_id")
+            ))
+            .is_ok()
+        );
     }
 
     fn map(v: Value) -> Map<String, Value> {
@@ -159,7 +247,11 @@ mod tests {
 
     #[test]
     fn time_rules_with_leeway() {
-        let r = rules();
+        // Outside the RFC 9068 profile (tested on its own).
+        let r = ClaimRules {
+            types: vec![],
+            ..rules()
+        };
         let c = map(json!({"exp": 1000, "aud": "api", "jti": "1"}));
         assert_eq!(r.check(&c, &aud(), 1000).unwrap(), 1000);
         assert!(r.check(&c, &aud(), 1030).is_ok());
@@ -206,7 +298,11 @@ mod tests {
 
     #[test]
     fn audience_rules() {
-        let r = rules();
+        // Outside the RFC 9068 profile (tested on its own).
+        let r = ClaimRules {
+            types: vec![],
+            ..rules()
+        };
         assert!(
             r.check(
                 &map(json!({"exp":9,"aud":["x","api"],"jti":"1"})),

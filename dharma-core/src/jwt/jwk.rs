@@ -112,6 +112,9 @@ impl VerifyingKey {
                     if x.len() != 32 {
                         return Err(JwkError::Weak("Ed25519 key is not 32 bytes"));
                     }
+                    if ed25519_small_order(&x) {
+                        return Err(JwkError::Weak("Ed25519 key is a point of small order"));
+                    }
                     (Family::Ed25519, Material::Ed25519(x))
                 }
                 other => {
@@ -393,7 +396,7 @@ pub struct JwkSetError(&'static str);
 impl JwkSet {
     /// Parses a JWK Set document (`{"keys": [...]}`).
     pub fn parse(json: &[u8]) -> Result<Self, JwkSetError> {
-        let doc: Value = serde_json::from_slice(json).map_err(|_| JwkSetError("invalid JSON"))?;
+        let doc = crate::json::value(json).map_err(|_| JwkSetError("invalid JSON"))?;
         let keys = doc
             .get("keys")
             .and_then(Value::as_array)
@@ -432,6 +435,50 @@ impl JwkSet {
         }
         Ok(set)
     }
+}
+
+/// Whether an Ed25519 public key encodes a point of small order (the identity, or order
+/// 2, 4 or 8), in any of its encodings (the sign bit ignored, `y` reduced or not). A
+/// signature by such a "key" can verify for many messages without any secret, so the
+/// key is refused when it is read (the blocklist libsodium uses).
+fn ed25519_small_order(key: &[u8]) -> bool {
+    const fn ff(first: u8) -> [u8; 32] {
+        let mut b = [0xff; 32];
+        b[0] = first;
+        b[31] = 0x7f;
+        b
+    }
+    const fn low(first: u8) -> [u8; 32] {
+        let mut b = [0; 32];
+        b[0] = first;
+        b
+    }
+    const BLOCKLIST: [[u8; 32]; 7] = [
+        low(0), // y = 0 (order 4)
+        low(1), // y = 1, the identity
+        [
+            0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef,
+            0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88,
+            0x6d, 0x53, 0xfc, 0x05,
+        ], // order 8
+        [
+            0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10,
+            0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77,
+            0x92, 0xac, 0x03, 0x7a,
+        ], // order 8
+        ff(0xec), // y = p - 1 (order 2)
+        ff(0xed), // y = p, which is 0 (order 4)
+        ff(0xee), // y = p + 1, which is 1
+    ];
+    let Ok(key) = <&[u8; 32]>::try_from(key) else {
+        return false;
+    };
+    BLOCKLIST.iter().any(|bad| {
+        key.iter()
+            .zip(bad)
+            .enumerate()
+            .all(|(i, (k, b))| if i == 31 { k & 0x7f == *b } else { k == b })
+    })
 }
 
 #[cfg(test)]
@@ -533,5 +580,45 @@ mod tests {
             URL_SAFE_NO_PAD.encode(k.thumbprint()),
             "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
         );
+    }
+
+    /// The reproduction: small-order Ed25519 public keys were accepted. The points
+    /// come from curve25519-dalek's torsion subgroup, with both sign bits, plus the
+    /// non-canonical encodings of y = -1, 0 and 1; each is refused as a JWK.
+    #[test]
+    fn small_order_ed25519_keys_are_refused() {
+        use curve25519_dalek::{constants::EIGHT_TORSION, edwards::CompressedEdwardsY};
+        let mut keys: Vec<[u8; 32]> = EIGHT_TORSION
+            .iter()
+            .map(|p| p.compress().to_bytes())
+            .collect();
+        for first in [0xec, 0xed, 0xee] {
+            let mut k = [0xff; 32];
+            k[0] = first;
+            k[31] = 0x7f;
+            keys.push(k);
+        }
+        for mut key in keys {
+            for sign in [0u8, 0x80] {
+                key[31] = (key[31] & 0x7f) | sign;
+                let small = CompressedEdwardsY(key)
+                    .decompress()
+                    .is_none_or(|p| p.is_small_order());
+                assert!(small, "{key:02x?} is not of small order");
+                let jwk = json!({"kty":"OKP","crv":"Ed25519","x":URL_SAFE_NO_PAD.encode(key)});
+                assert!(
+                    matches!(VerifyingKey::from_jwk(&jwk), Err(JwkError::Weak(_))),
+                    "{key:02x?}"
+                );
+            }
+        }
+        // A real key is not refused.
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let pair = signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+        let x = signature::KeyPair::public_key(&pair).as_ref().to_vec();
+        assert!(!ed25519_small_order(&x));
+        let jwk = json!({"kty":"OKP","crv":"Ed25519","x":URL_SAFE_NO_PAD.encode(&x)});
+        assert!(VerifyingKey::from_jwk(&jwk).is_ok());
     }
 }

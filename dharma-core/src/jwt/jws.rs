@@ -12,29 +12,10 @@
 //! ```
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use serde::Deserialize;
+use serde_json::Value;
 
 use super::{alg::Algorithm, jwk::VerifyingKey};
 use crate::{reject::TokenError, util::truncate};
-
-/// The header members dharma reads. Others are ignored, never followed.
-#[derive(Debug, Deserialize)]
-struct RawHeader {
-    alg: String,
-    #[serde(default)]
-    kid: Option<String>,
-    #[serde(default)]
-    typ: Option<String>,
-    #[serde(default)]
-    crit: Option<serde_json::Value>,
-    #[serde(default)]
-    b64: Option<serde_json::Value>,
-    /// Read only by the x5c mechanism, which validates it against the organisation CA.
-    #[serde(default)]
-    x5c: Option<serde_json::Value>,
-    #[serde(default, rename = "x5t#S256")]
-    x5t_s256: Option<serde_json::Value>,
-}
 
 /// A parsed compact JWS whose signature is not checked yet.
 #[derive(Debug)]
@@ -64,9 +45,9 @@ impl<'a> Compact<'a> {
         let header = URL_SAFE_NO_PAD
             .decode(header_b64)
             .map_err(|_| TokenError::Malformed("header is not base64url"))?;
-        let header: RawHeader = serde_json::from_slice(&header)
-            .map_err(|_| TokenError::Malformed("header is not a JSON object with \"alg\""))?;
-        if let Some(crit) = header.crit {
+        let mut header = crate::json::object(&header)
+            .map_err(|_| TokenError::Malformed("header is not a JSON object"))?;
+        if let Some(crit) = header.get("crit") {
             let first = crit
                 .as_array()
                 .and_then(|a| a.first())
@@ -75,16 +56,27 @@ impl<'a> Compact<'a> {
                 .unwrap_or_default();
             return Err(TokenError::CriticalHeader(first));
         }
-        if header
-            .b64
-            .is_some_and(|b| b != serde_json::Value::Bool(true))
-        {
+        if header.get("b64").is_some_and(|b| *b != Value::Bool(true)) {
             return Err(TokenError::Malformed(
                 "unencoded payload (b64) is not supported",
             ));
         }
-        let alg = Algorithm::from_name(&header.alg)
-            .ok_or_else(|| TokenError::UnsupportedAlgorithm(truncate(&header.alg, 32)))?;
+        // Compression belongs to JWE (RFC 7516); in a JWS it is a confused or hostile token.
+        if header.contains_key("zip") {
+            return Err(TokenError::Malformed("zip is not a JWS header"));
+        }
+        let alg = match header.get("alg") {
+            Some(Value::String(alg)) => Algorithm::from_name(alg)
+                .ok_or_else(|| TokenError::UnsupportedAlgorithm(truncate(alg, 32)))?,
+            _ => return Err(TokenError::Malformed("header has no \"alg\" string")),
+        };
+        let mut text = |name: &str| match header.remove(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(TokenError::Malformed("header member is not a string")),
+        };
+        let kid = text("kid")?;
+        let typ = text("typ")?;
         let signature = URL_SAFE_NO_PAD
             .decode(signature_b64)
             .map_err(|_| TokenError::Malformed("signature is not base64url"))?;
@@ -96,10 +88,10 @@ impl<'a> Compact<'a> {
             payload_b64,
             signature,
             alg,
-            kid: header.kid,
-            typ: header.typ,
-            x5c: header.x5c,
-            x5t_s256: header.x5t_s256,
+            kid,
+            typ,
+            x5c: header.remove("x5c"),
+            x5t_s256: header.remove("x5t#S256"),
         })
     }
 
@@ -204,6 +196,36 @@ mod tests {
     fn duplicate_alg_is_refused() {
         let t = token(r#"{"alg":"ES256","alg":"none"}"#);
         assert!(matches!(Compact::parse(&t), Err(TokenError::Malformed(_))));
+    }
+
+    /// The issue's reproductions: a JSON array header parsed, invalid UTF-8 in a member
+    /// dharma ignores passed, and `zip` was accepted in a JWS.
+    #[test]
+    fn strict_headers() {
+        for bad in [
+            r#"["ES256"]"#,
+            "{\"alg\":\"ES256\",\"x\":\"\u{0}\"}x",
+            r#"{"alg":"ES256","zip":"DEF"}"#,
+            r#"{"alg":"ES256","kid":7}"#,
+            r#"{"alg":"ES256","typ":["at+jwt"]}"#,
+            r#"{"alg":["ES256"]}"#,
+            r#"{"alg":"ES256","kid":"a","kid":"b"}"#,
+        ] {
+            assert!(
+                matches!(Compact::parse(&token(bad)), Err(TokenError::Malformed(_))),
+                "{bad}"
+            );
+        }
+        let invalid_utf8 = format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(b"{\"alg\":\"ES256\",\"note\":\"\xff\"}"),
+            b64("{}"),
+            b64("sig")
+        );
+        assert!(matches!(
+            Compact::parse(&invalid_utf8),
+            Err(TokenError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -172,6 +172,7 @@ pub struct JwtVerifierBuilder {
     types: Vec<String>,
     required: Vec<String>,
     bound: bool,
+    accept_scp: bool,
     max_token_bytes: usize,
     policy: CachePolicy,
     token_cache_capacity: u64,
@@ -199,6 +200,15 @@ impl JwtVerifierBuilder {
     /// access tokens. Compared case-insensitively, `application/` optional.
     pub fn require_type(mut self, typ: &str) -> Self {
         self.types.push(super::claims::media_type(typ));
+        self
+    }
+    /// Accepts a `scp` claim that is an array of scopes (as Okta and Microsoft Entra write
+    /// it) in tokens checked under the RFC 9068 profile. That profile applies whenever
+    /// `at+jwt` is required: `sub`, `client_id`, `jti` and `iat` must be present and `scope`
+    /// must be one space-delimited string; without this option a token with `scp` is
+    /// refused, since `scp` is not part of the profile.
+    pub fn accept_scp_array(mut self) -> Self {
+        self.accept_scp = true;
         self
     }
     /// Requires a claim to be present (repeatable).
@@ -303,6 +313,7 @@ impl JwtVerifierBuilder {
                     leeway: self.leeway.as_secs(),
                     types: self.types,
                     required: self.required,
+                    accept_scp: self.accept_scp,
                 },
                 max_token_bytes: self.max_token_bytes,
                 bound: self.bound,
@@ -385,6 +396,7 @@ impl JwtVerifier {
             types: Vec::new(),
             required: Vec::new(),
             bound: false,
+            accept_scp: false,
             max_token_bytes: 8 * 1024,
             policy: CachePolicy::default(),
             token_cache_capacity: 10_000,
@@ -484,7 +496,7 @@ impl JwtVerifier {
         let inner = &*self.inner;
         let jws = Compact::parse(token)?;
         let payload = jws.payload()?;
-        let claims: Map<String, Value> = serde_json::from_slice(&payload)
+        let claims = crate::json::object(&payload)
             .map_err(|_| TokenError::Malformed("payload is not a JSON object"))?;
         let iss = claims
             .get("iss")

@@ -40,7 +40,7 @@ use std::{sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use rustls_pki_types::CertificateDer;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{claims::ClaimRules, jws::Compact};
 use crate::{
@@ -199,6 +199,7 @@ impl X5cJwtVerifierBuilder {
                 leeway: self.leeway.as_secs(),
                 types: self.types,
                 required: Vec::new(),
+                accept_scp: false,
             },
             max_token_bytes: self.max_token_bytes,
             clock: self.clock,
@@ -315,7 +316,7 @@ impl X5cJwtVerifier {
         self.rules.check_type(jws.typ())?;
         jws.verify(key)?;
         let payload = jws.payload()?;
-        let claims: Map<String, Value> = serde_json::from_slice(&payload)
+        let claims = crate::json::object(&payload)
             .map_err(|_| TokenError::Malformed("payload is not a JSON object"))?;
         self.rules
             .check(&claims, &self.audiences, self.clock.unix_seconds())?;
