@@ -6,10 +6,8 @@ use actix_web::{
     FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, dev::Payload,
     http::StatusCode,
 };
-use dharma_core::{Denial, SecurityContext};
+use dharma_core::SecurityContext;
 use serde::de::DeserializeOwned;
-
-use crate::translate::denial_response;
 
 /// The security context of an admitted request.
 #[derive(Debug, Clone)]
@@ -25,8 +23,11 @@ pub struct Claims<T>(pub T);
 pub enum ExtractError {
     /// No security context: the route is not behind the middleware (a server bug, `500`).
     NotBehindDharma,
-    /// The claims do not have the shape the handler asks for (`401 invalid_token`).
-    Claims(Denial),
+    /// The claims do not have the shape the handler asks for. The request was allowed and
+    /// audited as such; the handler's expectation is a server bug the policy does not
+    /// guarantee (`500`). Require the claims on the endpoint so that dharma refuses tokens
+    /// without them.
+    ClaimsShape,
 }
 
 impl std::fmt::Display for ExtractError {
@@ -35,7 +36,7 @@ impl std::fmt::Display for ExtractError {
             Self::NotBehindDharma => {
                 f.write_str("no security context: the route is not behind DharmaMiddleware")
             }
-            Self::Claims(_) => f.write_str("the claims do not match the handler's type"),
+            Self::ClaimsShape => f.write_str("the claims do not match the handler's type"),
         }
     }
 }
@@ -43,15 +44,15 @@ impl std::fmt::Display for ExtractError {
 impl ResponseError for ExtractError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::NotBehindDharma => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Claims(_) => StatusCode::UNAUTHORIZED,
+            Self::NotBehindDharma | Self::ClaimsShape => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            Self::NotBehindDharma => HttpResponse::InternalServerError().body("internal error"),
-            Self::Claims(denial) => denial_response(denial),
+            Self::NotBehindDharma | Self::ClaimsShape => {
+                HttpResponse::InternalServerError().body("internal error")
+            }
         }
     }
 }
@@ -81,7 +82,7 @@ impl<T: DeserializeOwned> FromRequest for Claims<T> {
             ctx.claims()
                 .deserialize()
                 .map(Claims)
-                .map_err(|_| ExtractError::Claims(Denial::claims_mismatch()))
+                .map_err(|_| ExtractError::ClaimsShape)
         }))
     }
 }

@@ -10,9 +10,7 @@ use actix_web::{
     body::{EitherBody, MessageBody},
     dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready},
 };
-use dharma_core::{
-    Decision, Denial, Enforcer, PeerCertificates, Rejection, RequestView, reject::MalformedRequest,
-};
+use dharma_core::{Decision, Enforcer, PeerCertificates, RequestView};
 use futures_util::future::LocalBoxFuture;
 
 use crate::translate::{denial_response, headers, method, route};
@@ -78,27 +76,26 @@ where
                 // actix-web routes in registration order: the pattern its resource map
                 // matches for this path is checked against the endpoint dharma chose.
                 let route = request.match_pattern().map(|p| route(&p));
-                match method(request.method()) {
-                    Some(method) => {
-                        let mut view = RequestView::new(&method, request.path(), &headers);
-                        if let Some(route) = &route {
-                            view = view.with_route(route);
-                        }
-                        if let Some(peer) = request.peer_addr() {
-                            view = view.with_peer(peer);
-                        }
-                        if let Some(PeerCertificates(chain)) = &certs {
-                            view = view.with_peer_certificates(chain);
-                        }
-                        enforcer.decide(&view).await
-                    }
-                    // Both `http` versions accept the same method tokens, so this is not
-                    // reached; if it were, the request is refused, never let through.
-                    None => Decision::Deny(Denial::new(
-                        Rejection::MalformedRequest(MalformedRequest::Method),
-                        None,
-                    )),
+                // Both `http` versions accept the same method tokens, so the stand-in is
+                // not expected; if it is needed, the enforcer refuses the request.
+                let (method, supported) = match method(request.method()) {
+                    Some(m) => (m, true),
+                    None => (http::Method::CONNECT, false),
+                };
+                let mut view = RequestView::new(&method, request.path(), &headers);
+                if !supported {
+                    view = view.with_unsupported_method();
                 }
+                if let Some(route) = &route {
+                    view = view.with_route(route);
+                }
+                if let Some(peer) = request.peer_addr() {
+                    view = view.with_peer(peer);
+                }
+                if let Some(PeerCertificates(chain)) = &certs {
+                    view = view.with_peer_certificates(chain);
+                }
+                enforcer.decide(&view).await
             };
             match decision {
                 Decision::Allow(permit) => {

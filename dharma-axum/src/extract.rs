@@ -4,11 +4,9 @@ use axum_core::{
     extract::FromRequestParts,
     response::{IntoResponse, Response},
 };
-use dharma_core::{Denial, SecurityContext};
+use dharma_core::SecurityContext;
 use http::{StatusCode, request::Parts};
 use serde::de::DeserializeOwned;
-
-use crate::response::denial_response;
 
 /// The security context of an admitted request.
 ///
@@ -38,17 +36,19 @@ pub struct Claims<T>(pub T);
 pub enum ExtractError {
     /// No security context: the route is not behind `DharmaLayer` (a server bug, `500`).
     NotBehindDharma,
-    /// The claims do not have the shape the handler asks for (`401 invalid_token`).
-    Claims(Denial),
+    /// The claims do not have the shape the handler asks for. The request was allowed and
+    /// audited as such; the handler's expectation is a server bug the policy does not
+    /// guarantee (`500`). Require the claims on the endpoint so that dharma refuses tokens
+    /// without them.
+    ClaimsShape,
 }
 
 impl IntoResponse for ExtractError {
     fn into_response(self) -> Response {
         match self {
-            Self::NotBehindDharma => {
+            Self::NotBehindDharma | Self::ClaimsShape => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
             }
-            Self::Claims(denial) => denial_response(&denial),
         }
     }
 }
@@ -77,6 +77,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Claims<T> {
         ctx.claims()
             .deserialize()
             .map(Claims)
-            .map_err(|_| ExtractError::Claims(Denial::claims_mismatch()))
+            .map_err(|_| ExtractError::ClaimsShape)
     }
 }

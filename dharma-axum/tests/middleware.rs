@@ -337,3 +337,37 @@ async fn extractor_without_the_layer_is_a_server_error() {
     assert_eq!(r.status, 500);
     assert_eq!(r.body, "internal error");
 }
+
+/// The reproduction: `Claims<T>` answered 401 after the audit trail said the
+/// request was allowed. A handler that asks for claims the policy does not guarantee is a
+/// server bug: 500, and the one audit event stays the decision that was made.
+#[tokio::test]
+async fn claims_of_the_wrong_shape_are_a_server_error_not_a_refusal() {
+    #[derive(serde::Deserialize)]
+    struct Needs {
+        #[expect(dead_code, reason = "only its presence is asked for")]
+        tenant: String,
+    }
+    async fn handler(Claims(_): Claims<Needs>) -> &'static str {
+        "unreachable"
+    }
+    let topology = Topology::builder()
+        .domain(Domain::builder("edge"))
+        .endpoint(Endpoint::public("edge", "/open"))
+        .build()
+        .unwrap();
+    let audit = Arc::new(MemoryAuditSink::default());
+    let enforcer = Enforcer::builder(topology).audit(audit.clone()).build();
+    let app = Router::new()
+        .route("/open", get(handler))
+        .layer(DharmaLayer::new(enforcer));
+    let addr = serve_axum(app).await;
+    let r = http_get(&format!("http://{addr}/open"), None).await;
+    assert_eq!(
+        (r.status.as_u16(), r.body.as_str()),
+        (500, "internal error")
+    );
+    let events = audit.take();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].reason, "allowed");
+}

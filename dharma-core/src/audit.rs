@@ -116,6 +116,30 @@ impl<T> Display for Joined<'_, T> {
     }
 }
 
+/// Writes text that came with the request (a path, an unverified `sub` or `jti`, a detail
+/// quoting the token) with control characters and `\` escaped as `\u{..}`, so a value
+/// cannot break or forge an audit line.
+struct Escaped<T>(T);
+
+impl<T: Display> Display for Escaped<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Escape<'a, 'b>(&'a mut fmt::Formatter<'b>);
+        impl fmt::Write for Escape<'_, '_> {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                for c in s.chars() {
+                    if c.is_control() || c == '\\' {
+                        write!(self.0, "\\u{{{:x}}}", u32::from(c))?;
+                    } else {
+                        fmt::Write::write_char(self.0, c)?;
+                    }
+                }
+                Ok(())
+            }
+        }
+        fmt::Write::write_fmt(&mut Escape(f), format_args!("{}", self.0))
+    }
+}
+
 /// The distinct token ids of the identities (consecutive repeats written once).
 struct TokenIds<'a>(&'a [AuditIdentity]);
 
@@ -151,18 +175,18 @@ impl AuditSink for TracingAuditSink {
                     $level,
                     outcome = ?e.outcome,
                     reason = e.reason,
-                    detail = e.detail.as_deref(),
+                    detail = e.detail.as_deref().map(|d| tracing::field::display(Escaped(d))),
                     status = e.status,
                     method = %e.method,
-                    path = %e.path,
+                    path = %Escaped(&e.path),
                     peer = e.peer.map(tracing::field::display),
                     endpoint = e.endpoint.as_deref(),
                     domain = e.domain.as_ref().map(|d| d.as_str()),
                     lane = e.lane.map(|l| l.as_str()),
                     mechanism = e.mechanism.as_ref().map(|m| m.as_str()),
-                    subjects = %subjects,
-                    token_ids = %token_ids,
-                    branches = %branches,
+                    subjects = %Escaped(&subjects),
+                    token_ids = %Escaped(&token_ids),
+                    branches = %Escaped(&branches),
                     "dharma decision"
                 )
             };
@@ -214,5 +238,67 @@ impl AuditSink for FanOut {
         for sink in &self.0 {
             sink.record(event);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::context::Assurance;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The issue's reproduction: control characters in an unverified `sub` or `jti`
+    /// reached audit lines as they were, so a token could write lines of its own.
+    #[test]
+    fn request_text_cannot_break_an_audit_line() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let event = AuditEvent {
+            at: SystemTime::UNIX_EPOCH,
+            outcome: Outcome::Deny,
+            reason: "token_expired",
+            detail: Some("claim \"x\nINFO forged\" is malformed".into()),
+            status: 401,
+            method: Method::GET,
+            path: "/a\u{1b}[2J".into(),
+            peer: None,
+            endpoint: None,
+            domain: None,
+            lane: None,
+            mechanism: None,
+            identities: vec![AuditIdentity {
+                kind: IdentityKind::EndUser,
+                subject: "mallory\nINFO dharma::audit: outcome=Allow".into(),
+                issuer: None,
+                assurance: Assurance::Accountability { verified: false },
+                token_id: Some("jti\r\u{0}\\x".into()),
+            }],
+            branches: Vec::new(),
+        };
+        tracing::subscriber::with_default(subscriber, || TracingAuditSink.record(&event));
+        let out = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(out.lines().count(), 1, "{out}");
+        assert!(!out.contains('\u{1b}') && !out.contains('\r') && !out.contains('\u{0}'));
+        assert!(out.contains(r"mallory\u{a}INFO"), "{out}");
+        assert!(out.contains(r"jti\u{d}\u{0}\u{5c}x"), "{out}");
+        assert!(out.contains(r"/a\u{1b}[2J"), "{out}");
     }
 }

@@ -187,6 +187,9 @@ impl Enforcer {
             mechanism: None,
             branches: Vec::new(),
         };
+        if request.has_unsupported_method() {
+            return self.deny(&trail, MalformedRequest::Method.into());
+        }
         if let Err(e) = check_request_path(request.path()) {
             return self.deny(&trail, MalformedRequest::from(e).into());
         }
@@ -420,6 +423,29 @@ mod tests {
             Decision::Allow(p) => Ok(p.into_context()),
             Decision::Deny(d) => Err(d),
         }
+    }
+
+    /// The reproduction: the actix adapter refused a method it could not convert
+    /// on its own, outside the core and unaudited. Now the core decides and audits it.
+    #[tokio::test]
+    async fn an_unsupported_method_is_refused_and_audited() {
+        let audit = Arc::new(MemoryAuditSink::default());
+        let e = enforcer(
+            Arc::new(Peer::default()),
+            Arc::new(Header::default()),
+            audit.clone(),
+        );
+        let headers = http::HeaderMap::new();
+        let view = RequestView::new(&http::Method::GET, "/in", &headers)
+            .with_peer("10.0.0.1:1".parse().unwrap())
+            .with_unsupported_method();
+        match e.decide(&view).await {
+            Decision::Deny(d) => assert_eq!(d.status(), 400),
+            Decision::Allow(_) => panic!("allowed"),
+        }
+        let events = audit.take();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].reason, "malformed_method");
     }
 
     #[tokio::test]

@@ -255,6 +255,26 @@ fn spki_key(
     VerifyingKey::from_jwk(&jwk).map_err(|e| CertificateError::UnsupportedKey(e.to_string()))
 }
 
+/// The extended key usage a leaf certificate must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LeafUsage {
+    /// TLS client authentication (mutual TLS clients, workloads signing x5c tokens).
+    ClientAuth,
+    /// TLS server authentication.
+    ServerAuth,
+}
+
+type ChainCache = Cache<[u8; 32], Arc<(ValidatedChain, Duration)>>;
+
+/// The cache of validated chains: one per set of validation rules.
+fn chain_cache() -> ChainCache {
+    Cache::builder()
+        .max_capacity(10_000)
+        .expire_after(UntilNotAfter)
+        .build()
+}
+
 struct UntilNotAfter;
 
 impl Expiry<[u8; 32], Arc<(ValidatedChain, Duration)>> for UntilNotAfter {
@@ -274,7 +294,7 @@ pub struct OrgCa {
     anchors: Arc<Vec<TrustAnchor<'static>>>,
     max_intermediates: usize,
     usage: KeyUsage,
-    cache: Cache<[u8; 32], Arc<(ValidatedChain, Duration)>>,
+    cache: ChainCache,
     path_builds: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -306,10 +326,7 @@ impl OrgCa {
             anchors: Arc::new(anchors),
             max_intermediates: 2,
             usage: KeyUsage::client_auth(),
-            cache: Cache::builder()
-                .max_capacity(10_000)
-                .expire_after(UntilNotAfter)
-                .build(),
+            cache: chain_cache(),
             path_builds: Arc::default(),
         })
     }
@@ -323,13 +340,19 @@ impl OrgCa {
     #[must_use]
     pub fn max_intermediates(mut self, n: usize) -> Self {
         self.max_intermediates = n;
+        // A chain validated under other rules is not valid under these.
+        self.cache = chain_cache();
         self
     }
 
     /// The extended key usage required of leaves (default: client authentication).
     #[must_use]
-    pub fn usage(mut self, usage: KeyUsage) -> Self {
-        self.usage = usage;
+    pub fn usage(mut self, usage: LeafUsage) -> Self {
+        self.usage = match usage {
+            LeafUsage::ClientAuth => KeyUsage::client_auth(),
+            LeafUsage::ServerAuth => KeyUsage::server_auth(),
+        };
+        self.cache = chain_cache();
         self
     }
 

@@ -385,17 +385,6 @@ impl Denial {
         Self { rejection, realm }
     }
 
-    /// What an extractor answers when the principal's claims do not have the shape the
-    /// handler asks for: `401 invalid_token`. The same in every adapter.
-    pub fn claims_mismatch() -> Self {
-        Self::new(
-            Rejection::InvalidToken(TokenError::Claim(
-                "claims do not match the handler's type".into(),
-            )),
-            None,
-        )
-    }
-
     /// The reason (for audit and logs; never sent to the client as is).
     pub fn rejection(&self) -> &Rejection {
         &self.rejection

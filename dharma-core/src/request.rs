@@ -27,6 +27,7 @@ pub struct RequestView<'a> {
     peer: Option<SocketAddr>,
     peer_certificates: &'a [CertificateDer<'static>],
     route: Option<&'a str>,
+    unsupported_method: bool,
 }
 
 /// The client's TLS certificate chain (leaf first), as a TLS server puts it into request
@@ -64,6 +65,7 @@ impl<'a> RequestView<'a> {
             peer: None,
             peer_certificates: &[],
             route: None,
+            unsupported_method: false,
         }
     }
 
@@ -94,6 +96,20 @@ impl<'a> RequestView<'a> {
     pub fn with_route(mut self, route: &'a str) -> Self {
         self.route = Some(route);
         self
+    }
+
+    /// Marks the request's method as one the adapter could not represent as an
+    /// `http::Method` (the view's method is then a stand-in). The enforcer refuses such a
+    /// request (`400`), audited like every other decision.
+    #[must_use]
+    pub fn with_unsupported_method(mut self) -> Self {
+        self.unsupported_method = true;
+        self
+    }
+
+    /// Whether the adapter could not represent the method.
+    pub fn has_unsupported_method(&self) -> bool {
+        self.unsupported_method
     }
 
     /// The route pattern the framework's router matched, when the adapter knows it.

@@ -211,6 +211,30 @@ async fn issuer_down_serves_stale_keys_for_a_bounded_time() {
     assert!(s.verifier.verify_token(&cached).await.is_ok());
 }
 
+/// The reproduction: a token served from the token cache got 503 once its key
+/// set passed the stale window, though the issuer was up: the hit path never asked for a
+/// refresh.
+#[tokio::test]
+async fn a_hot_token_refreshes_a_stale_key_set() {
+    let key = TestKey::generate("ES256", "k");
+    let s = setup(&[&key], policy()).await;
+    let hot = token(&key, &s.iss, &s.clock);
+    assert!(s.verifier.verify_token(&hot).await.is_ok());
+    assert_eq!(s.server.hits("/jwks"), 1);
+    // Past the TTL (300 s) and the stale window (600 s), with no other traffic.
+    s.clock.advance(Duration::from_secs(1000));
+    assert!(s.verifier.verify_token(&hot).await.is_ok());
+    assert_eq!(s.server.hits("/jwks"), 2);
+    // Cached again under the fresh set.
+    assert!(s.verifier.verify_token(&hot).await.is_ok());
+    assert_eq!(s.server.hits("/jwks"), 2);
+    // With the issuer down past the stale window, the hot token is refused with 503.
+    s.server.set("/jwks", Reply::status(500, "down"));
+    s.clock.advance(Duration::from_secs(1000));
+    let err = s.verifier.verify_token(&hot).await.unwrap_err();
+    assert_eq!(err.status(), 503, "{err:?}");
+}
+
 #[tokio::test]
 async fn slow_issuer_times_out() {
     let key = TestKey::generate("ES256", "k");

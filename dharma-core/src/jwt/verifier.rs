@@ -453,8 +453,9 @@ impl JwtVerifier {
         let digest = inner.cache.as_ref().map(|_| TokenCache::digest(token));
         if let (Some(cache), Some(digest)) = (&inner.cache, &digest)
             && let Some(hit) = cache.get(digest)
+            && let Some(answer) = self.check_cached(&hit, digest, cache)
         {
-            return self.check_cached(&hit, digest, cache);
+            return answer;
         }
         let (verified, authenticated) = self.verify_cold(token, digest.as_ref()).await?;
         if let (Some(cache), Some(digest)) = (&inner.cache, digest) {
@@ -463,28 +464,34 @@ impl JwtVerifier {
         Ok(authenticated)
     }
 
+    /// The answer for a cached token, or `None` when its key set is past the stale window:
+    /// the token is then verified again, which refreshes the key set (and fails with
+    /// `503` only if the issuer is down).
     fn check_cached(
         &self,
         hit: &Verified,
         digest: &[u8; 32],
         cache: &TokenCache,
-    ) -> Result<Authenticated, Rejection> {
+    ) -> Option<Result<Authenticated, Rejection>> {
         let inner = &*self.inner;
         let now = inner.clock.unix_seconds();
         if now > hit.exp.saturating_add(inner.rules.leeway) {
             cache.remove(digest);
-            return Err(TokenError::Expired { now, exp: hit.exp }.into());
+            return Some(Err(TokenError::Expired { now, exp: hit.exp }.into()));
         }
         let Some(entry) = inner.issuers.get(hit.store) else {
-            return Err(TokenError::KeyRevoked.into());
+            return Some(Err(TokenError::KeyRevoked.into()));
         };
         match entry.store.status(&hit.thumbprint) {
-            KeyStatus::Current => Ok(hit.authenticated.clone()),
+            KeyStatus::Current => Some(Ok(hit.authenticated.clone())),
             KeyStatus::Gone => {
                 cache.remove(digest);
-                Err(TokenError::KeyRevoked.into())
+                Some(Err(TokenError::KeyRevoked.into()))
             }
-            KeyStatus::Unavailable => Err(Rejection::Unavailable(KeySourceError::Backoff.into())),
+            KeyStatus::Unavailable => {
+                cache.remove(digest);
+                None
+            }
         }
     }
 
