@@ -1,0 +1,325 @@
+//! The harnesses behind the fuzz targets: each takes the fuzzer's bytes to one parser of
+//! untrusted input in dharma-core, through the public API a request or a configuration
+//! file reaches, and panics only when dharma does (or when an invariant breaks).
+
+use std::{
+    sync::{Arc, OnceLock},
+    time::{Duration, UNIX_EPOCH},
+};
+
+use bytes::Bytes;
+use dharma_core::{
+    clock::ManualClock,
+    config::Config,
+    introspect::{ClientAuth, IntrospectionVerifier},
+    jwks::{HttpClient, HttpError, HttpResponse},
+    jwt::{IssuerSpec, JwkSet, JwtVerifier, VerifyingKey, X5cJwtVerifier, jws::Compact},
+    model::{Domain, Endpoint, Topology, check_request_path},
+    network::{ForwardedHeader, NetworkVerifier},
+    pki::OrgCa,
+    util::BoxFuture,
+};
+use futures_util::FutureExt;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use rustls_pki_types::CertificateDer;
+
+/// The seeds' "now" (2033): their tokens are valid then.
+const NOW: u64 = 2_000_000_000;
+
+fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::at(UNIX_EPOCH + Duration::from_secs(NOW)))
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap_or_else(|e| unreachable!("a runtime: {e}"))
+    })
+}
+
+fn issuer_key() -> VerifyingKey {
+    let jwk: serde_json::Value = serde_json::from_str(include_str!("../data/issuer.jwk.json"))
+        .unwrap_or_else(|e| unreachable!("the committed key: {e}"));
+    VerifyingKey::from_jwk(&jwk).unwrap_or_else(|e| unreachable!("the committed key: {e}"))
+}
+
+/// Compact JWS parsing, and full verification by a verifier with a static key.
+pub fn jws(data: &[u8]) {
+    static VERIFIER: OnceLock<JwtVerifier> = OnceLock::new();
+    let Ok(token) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(jws) = Compact::parse(token) {
+        let _ = jws.payload();
+        let _ = jws.verify(&issuer_key());
+    }
+    let verifier = VERIFIER.get_or_init(|| {
+        JwtVerifier::builder()
+            .issuer(
+                IssuerSpec::new("https://issuer.example")
+                    .keys([issuer_key()])
+                    .audience("api"),
+            )
+            .require_type("at+jwt")
+            .clock(clock())
+            .build()
+            .unwrap_or_else(|e| unreachable!("the verifier: {e}"))
+    });
+    // Static keys: nothing to wait for.
+    let _ = verifier.verify_token(token).now_or_never();
+}
+
+/// One JWK, and a JWK Set document.
+pub fn jwk(data: &[u8]) {
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) {
+        let _ = VerifyingKey::from_jwk(&value);
+    }
+    let _ = JwkSet::parse(data);
+}
+
+/// An HTTP client that answers every request with one canned response.
+#[derive(Debug)]
+struct Canned(HttpResponse);
+
+impl HttpClient for Canned {
+    fn send<'a>(
+        &'a self,
+        _: http::Request<Bytes>,
+        _: usize,
+    ) -> BoxFuture<'a, Result<HttpResponse, HttpError>> {
+        let answer = self.0.clone();
+        Box::pin(async move { Ok(answer) })
+    }
+}
+
+/// `Cache-Control` of a key-set response, as the JWKS cache reads it.
+pub fn cache_control(data: &[u8]) {
+    let Ok(value) = HeaderValue::from_bytes(data) else {
+        return;
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(http::header::CACHE_CONTROL, value);
+    let body = format!(
+        r#"{{"keys":[{}]}}"#,
+        include_str!("../data/issuer.jwk.json")
+    );
+    let client = Arc::new(Canned(HttpResponse::new(
+        StatusCode::OK,
+        headers,
+        Bytes::from(body),
+    )));
+    let Ok(verifier) = JwtVerifier::builder()
+        .issuer(IssuerSpec::new("https://issuer.example").jwks_uri("https://issuer.example/jwks"))
+        .audience("api")
+        .http_client(client)
+        .clock(clock())
+        .build()
+    else {
+        return;
+    };
+    let _ = runtime().block_on(verifier.warm_up());
+}
+
+/// `X-Forwarded-For` and `Forwarded` from a trusted proxy: the bytes before the first
+/// newline are the one, the rest the other.
+pub fn forwarded(data: &[u8]) {
+    static VERIFIERS: OnceLock<[NetworkVerifier; 2]> = OnceLock::new();
+    let verifiers = VERIFIERS.get_or_init(|| {
+        [ForwardedHeader::XForwardedFor, ForwardedHeader::Forwarded].map(|header| {
+            NetworkVerifier::builder()
+                .allow("10.20.0.0/16")
+                .and_then(|b| b.trusted_proxy("10.0.0.0/24"))
+                .and_then(|b| b.trusted_proxy("::ffff:192.0.2.0/120"))
+                .map(|b| b.forwarded_header(header).build())
+                .unwrap_or_else(|e| unreachable!("the networks: {e}"))
+        })
+    });
+    let (xff, fwd) = split(data);
+    let mut headers = HeaderMap::new();
+    for (name, value) in [("x-forwarded-for", xff), ("forwarded", fwd)] {
+        if let Ok(v) = HeaderValue::from_bytes(value) {
+            headers.append(name, v);
+        }
+    }
+    for verifier in verifiers {
+        for peer in ["10.0.0.5", "::ffff:192.0.2.7", "203.0.113.9"] {
+            if let Ok(peer) = peer.parse() {
+                let _ = verifier.client_address(peer, &headers);
+            }
+        }
+    }
+}
+
+fn split(data: &[u8]) -> (&[u8], &[u8]) {
+    match data.iter().position(|&b| b == b'\n') {
+        Some(i) => (
+            data.get(..i).unwrap_or_default(),
+            data.get(i + 1..).unwrap_or_default(),
+        ),
+        None => (data, &[]),
+    }
+}
+
+fn topology() -> &'static Topology {
+    static TOPOLOGY: OnceLock<Topology> = OnceLock::new();
+    TOPOLOGY.get_or_init(|| {
+        let b = Topology::builder().domain(Domain::builder("d"));
+        [
+            ("/users/admin", Some("GET")),
+            ("/users/{id}", Some("GET")),
+            ("/users/{id}", Some("DELETE")),
+            ("/docs/admin/{*rest}", Some("DELETE")),
+            ("/docs/{*rest}", None),
+            ("/{a}/x/{b}", None),
+            ("/a;b/:c@d", None),
+            ("/", None),
+        ]
+        .into_iter()
+        .fold(b, |b, (path, method)| {
+            let e = Endpoint::public("d", path);
+            b.endpoint(match method {
+                Some(m) => e.methods([m]),
+                None => e,
+            })
+        })
+        .build()
+        .unwrap_or_else(|e| unreachable!("the topology: {e}"))
+    })
+}
+
+/// Percent-decodes as actix-web does for routing (every escape but `/`, `%` and `+`),
+/// or `None` when the result is not UTF-8.
+fn decode_like_actix(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = |j: usize| bytes.get(j).and_then(|c| (*c as char).to_digit(16));
+        if b == b'%'
+            && let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2))
+        {
+            let d = u8::try_from(h * 16 + l).unwrap_or(0);
+            if !matches!(d, b'/' | b'%' | b'+') {
+                out.push(d);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Path normal form and classification, with the invariant the issue asks for: a path in
+/// normal form leads to the same endpoint whether a router decodes it or not. Bytes after
+/// a newline are a route a router chose.
+pub fn path(data: &[u8]) {
+    let (path, route) = split(data);
+    let (Ok(path), Ok(route)) = (std::str::from_utf8(path), std::str::from_utf8(route)) else {
+        return;
+    };
+    let t = topology();
+    let _ = t.route_agrees(path, route);
+    if check_request_path(path).is_err() {
+        return;
+    }
+    for method in [Method::GET, Method::DELETE, Method::POST] {
+        let raw = t.classify(&method, path).endpoint().map(|e| e.name());
+        if let Some(decoded) = decode_like_actix(path) {
+            let by_decoded = t.classify(&method, &decoded).endpoint().map(|e| e.name());
+            assert_eq!(
+                raw, by_decoded,
+                "{path:?} and its decoded form {decoded:?} reach different endpoints"
+            );
+        }
+    }
+}
+
+/// A configuration file, parsed and loaded (no HTTP client: remote mechanisms fail).
+pub fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(config) = Config::from_toml(text) else {
+        return;
+    };
+    let _guard = runtime().enter();
+    let _ = config.loader().clock(clock()).load();
+}
+
+fn org_ca() -> &'static OrgCa {
+    static CA: OnceLock<OrgCa> = OnceLock::new();
+    CA.get_or_init(|| {
+        OrgCa::from_pem(include_str!("../data/root.pem"))
+            .unwrap_or_else(|e| unreachable!("the committed root: {e}"))
+    })
+}
+
+/// A certificate chain as a client presents it: a count byte, then each certificate as a
+/// big-endian 16-bit length and its DER.
+pub fn certs(data: &[u8]) {
+    let Some((&count, mut rest)) = data.split_first() else {
+        return;
+    };
+    let mut chain = Vec::new();
+    for _ in 0..count.min(10) {
+        let Some((len, tail)) = rest.split_first_chunk::<2>() else {
+            break;
+        };
+        let len = usize::from(u16::from_be_bytes(*len)).min(tail.len());
+        let (der, tail) = tail.split_at(len);
+        chain.push(CertificateDer::from(der.to_vec()));
+        rest = tail;
+    }
+    let now = UNIX_EPOCH + Duration::from_secs(NOW);
+    let _ = org_ca().validate(&chain, now);
+}
+
+/// A JWT whose `x5c` header carries its chain.
+pub fn x5c(data: &[u8]) {
+    static VERIFIER: OnceLock<X5cJwtVerifier> = OnceLock::new();
+    let Ok(token) = std::str::from_utf8(data) else {
+        return;
+    };
+    let verifier = VERIFIER.get_or_init(|| {
+        X5cJwtVerifier::builder(org_ca().clone())
+            .audience("inner")
+            .token_service("spiffe://example.org/ns/outer/sa/sts")
+            .clock(clock())
+            .build()
+            .unwrap_or_else(|e| unreachable!("the verifier: {e}"))
+    });
+    let _ = verifier.verify_token(token);
+}
+
+/// An introspection answer: the first byte picks the status (200, 400, other), the rest
+/// is the body.
+pub fn introspection(data: &[u8]) {
+    let Some((&status, body)) = data.split_first() else {
+        return;
+    };
+    let status = match status % 3 {
+        0 => StatusCode::OK,
+        1 => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let client = Arc::new(Canned(HttpResponse::new(
+        status,
+        HeaderMap::new(),
+        Bytes::copy_from_slice(body),
+    )));
+    let Ok(verifier) = IntrospectionVerifier::builder("https://as.example/introspect")
+        .client("rs", "secret", ClientAuth::Basic)
+        .audience("api")
+        .http_client(client)
+        .clock(clock())
+        .build()
+    else {
+        return;
+    };
+    let _ = runtime().block_on(verifier.verify_token("opaque-token"));
+}
