@@ -306,6 +306,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?;
     }
 
+    writeln!(w, "\n## Classification\n")?;
+    writeln!(
+        w,
+        "A request's path to its endpoint (compiled into matchit), by the number of \
+         endpoints declared: a declared path and one that is not.\n"
+    )?;
+    writeln!(w, "| endpoints | declared path | undeclared path |")?;
+    writeln!(w, "|---|---|---|")?;
+    for n in [10, 1_000, 10_000] {
+        writeln!(
+            w,
+            "| {n} | {} | {} |",
+            time(e.get(&format!("classify/hit_{n}"))),
+            time(e.get(&format!("classify/miss_{n}")))
+        )?;
+    }
+
     writeln!(w, "\n## Load over loopback\n")?;
     if load.is_empty() {
         writeln!(w, "Not run.")?;
