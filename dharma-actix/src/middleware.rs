@@ -74,8 +74,14 @@ where
                 let headers = headers(request.headers());
                 let certs = request.conn_data::<PeerCertificates>().cloned();
                 // actix-web routes in registration order: the pattern its resource map
-                // matches for this path is checked against the endpoint dharma chose.
-                let route = request.match_pattern().map(|p| route(&p));
+                // matches for this path is checked against the endpoint dharma chose,
+                // where another declared pattern could have taken the path (looking it up
+                // walks the resource map, so it is skipped where it cannot matter).
+                let route = enforcer
+                    .topology()
+                    .route_check_needed(request.path())
+                    .then(|| request.match_pattern().map(|p| route(&p)))
+                    .flatten();
                 // Both `http` versions accept the same method tokens, so the stand-in is
                 // not expected; if it is needed, the enforcer refuses the request.
                 let (method, supported) = match method(request.method()) {

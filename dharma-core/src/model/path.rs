@@ -207,6 +207,33 @@ impl PathPattern {
         a.cmp(b)
     }
 
+    /// Whether some path matches both patterns.
+    pub(crate) fn overlaps(&self, other: &Self) -> bool {
+        let (mut a, mut b) = (self.segments.iter(), other.segments.iter());
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => return true,
+                // A tail takes one or more segments, the first not empty.
+                (Some(Segment::Tail), Some(s)) | (Some(s), Some(Segment::Tail)) => {
+                    return !matches!(s, Segment::Literal(l) if l.is_empty());
+                }
+                (None, Some(_)) | (Some(_), None) => return false,
+                (Some(Segment::Literal(x)), Some(Segment::Literal(y))) => {
+                    if x != y {
+                        return false;
+                    }
+                }
+                (Some(Segment::Literal(l)), Some(Segment::Param))
+                | (Some(Segment::Param), Some(Segment::Literal(l))) => {
+                    if l.is_empty() {
+                        return false;
+                    }
+                }
+                (Some(Segment::Param), Some(Segment::Param)) => {}
+            }
+        }
+    }
+
     /// The pattern in matchit's syntax with parameters named by position, so patterns
     /// that match the same paths have the same route and no two routes conflict over
     /// parameter names.
@@ -329,6 +356,21 @@ mod tests {
         ] {
             assert!(bad.parse::<PathPattern>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn overlaps() {
+        let o = |a: &str, b: &str| p(a).overlaps(&p(b)) && p(b).overlaps(&p(a));
+        assert!(o("/users/admin", "/users/{id}"));
+        assert!(o("/users/{id}", "/{*rest}"));
+        assert!(o("/a/{x}/c", "/a/b/{y}"));
+        assert!(o("/a/{*t}", "/a/b/"));
+        assert!(!o("/users/admin", "/users/other"));
+        assert!(!o("/users/{id}", "/users/{id}/keys"));
+        assert!(!o("/", "/{*rest}"));
+        assert!(!o("/a/", "/a/{x}"));
+        assert!(!o("/a/", "/a/{*t}"));
+        assert!(!o("/a", "/a/"));
     }
 
     #[test]

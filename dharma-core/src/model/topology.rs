@@ -126,6 +126,9 @@ struct PathGroup {
     endpoints: Vec<usize>,
     /// The `Allow` value when no endpoint of the group serves a method.
     allow: Arc<str>,
+    /// Whether another declared pattern matches some of the same paths: only then can a
+    /// router's choice of route lead elsewhere than the path does.
+    contested: bool,
 }
 
 /// Where a request goes: found by path first, then by method, as routers choose.
@@ -220,6 +223,14 @@ impl Topology {
     fn path_group(&self, path: &str) -> Option<&PathGroup> {
         let found = self.router.at(path).ok()?;
         self.paths.get(*found.value)
+    }
+
+    /// Whether the router's choice of route must be checked for `path`: only when another
+    /// declared pattern matches some of the same paths as the one `path` leads to. A route
+    /// the router chose for such a path can lead only to an overlapping pattern, so for an
+    /// uncontested one the check is skipped (and adapters need not look the route up).
+    pub fn route_check_needed(&self, path: &str) -> bool {
+        self.path_group(path).is_some_and(|g| g.contested)
     }
 
     /// Whether a router's choice for a request agrees with dharma's: `route` is the
@@ -330,6 +341,7 @@ impl TopologyBuilder {
                     paths.push(PathGroup {
                         endpoints: Vec::new(),
                         allow: Arc::from(""),
+                        contested: false,
                     });
                     g
                 }
@@ -353,6 +365,29 @@ impl TopologyBuilder {
         }
         for group in &mut paths {
             group.allow = allow_header(group.endpoints.iter().filter_map(|&i| endpoints.get(i)));
+        }
+        // One pattern per group; a group is contested when another's pattern overlaps it.
+        let patterns: Vec<Option<&PathPattern>> = paths
+            .iter()
+            .map(|g| {
+                g.endpoints
+                    .first()
+                    .and_then(|&i| endpoints.get(i))
+                    .map(|e| &e.path)
+            })
+            .collect();
+        let contested: Vec<bool> = patterns
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                patterns
+                    .iter()
+                    .enumerate()
+                    .any(|(j, b)| i != j && matches!((a, b), (Some(a), Some(b)) if a.overlaps(b)))
+            })
+            .collect();
+        for (group, contested) in paths.iter_mut().zip(contested) {
+            group.contested = contested;
         }
         Ok(Topology {
             mechanisms,
@@ -715,6 +750,11 @@ mod tests {
         assert!(!t.route_agrees("/users/7", "/users/{id:[0-9]+}x"));
         assert!(!t.route_agrees("/users/7", "users/{id}"));
         assert!(!t.route_agrees("/nowhere", "/nowhere"));
+        // Only paths whose pattern another overlaps need the check.
+        assert!(t.route_check_needed("/users/admin"));
+        assert!(t.route_check_needed("/users/7"));
+        assert!(!t.route_check_needed("/api/v1/x"));
+        assert!(!t.route_check_needed("/nowhere"));
     }
 
     #[test]
@@ -799,6 +839,18 @@ mod tests {
                         .map(|e| e.name().to_owned());
                     let chosen = t.classify(&Method::GET, path).endpoint().map(|e| e.name().to_owned());
                     prop_assert_eq!(chosen, model, "path {}", path);
+                    // Two patterns that match one path overlap; so the route check is
+                    // skipped only where no other pattern could take the path.
+                    let matching: Vec<_> =
+                        t.endpoints().iter().filter(|e| e.path().matches(path)).collect();
+                    for a in &matching {
+                        for b in &matching {
+                            prop_assert!(a.path().overlaps(b.path()), "{} {}", a.name(), b.name());
+                        }
+                    }
+                    if matching.len() > 1 {
+                        prop_assert!(t.route_check_needed(path), "path {}", path);
+                    }
                 }
             }
         }
