@@ -19,18 +19,20 @@ use dharma_test_support::{
     server::serve_axum,
 };
 
-fn routes(pairs: &[(&str, &'static str)]) -> Router {
+/// A router with a handler for each (method, route) that answers with `answer(route)`.
+fn routes(pairs: &[(&str, &'static str)], answer: impl Fn(&str) -> &'static str) -> Router {
     pairs
         .iter()
         .fold(Router::new(), |router, &(method, route)| {
             let filter =
                 MethodFilter::try_from(http::Method::from_bytes(method.as_bytes()).unwrap())
                     .unwrap();
+            let answer = answer(route);
             router.route(
                 route,
                 on(
                     filter,
-                    move || async move { ([("x-handler", route)], route) },
+                    move || async move { ([("x-handler", answer)], answer) },
                 ),
             )
         })
@@ -41,27 +43,11 @@ async fn conformance_axum() {
     let world = world();
     let layer = DharmaLayer::new(world.enforcer.clone());
     let (prefix, nested) = NESTED;
-    // The nested router's routes answer with the whole route, as the policy names it.
-    let nested_routes: Vec<(&str, &'static str)> = nested
-        .iter()
-        .map(|&(m, r)| (m, &*Box::leak(format!("{prefix}{r}").into_boxed_str())))
-        .collect();
-    let inner = nested.iter().zip(&nested_routes).fold(
-        Router::new(),
-        |router, (&(method, route), &(_, whole))| {
-            let filter =
-                MethodFilter::try_from(http::Method::from_bytes(method.as_bytes()).unwrap())
-                    .unwrap();
-            router.route(
-                route,
-                on(
-                    filter,
-                    move || async move { ([("x-handler", whole)], whole) },
-                ),
-            )
-        },
-    );
-    let app = routes(ROUTES)
+    // The nested router's handlers answer with the whole route, as the policy names it.
+    let inner = routes(nested, |r| {
+        Box::leak(format!("{prefix}{r}").into_boxed_str())
+    });
+    let app = routes(ROUTES, |r| Box::leak(r.to_owned().into_boxed_str()))
         .fallback(|| async { "fallback" })
         .layer(layer.clone())
         // The layer inside `nest` sees the path without its prefix; dharma decides on the

@@ -434,6 +434,35 @@ fn x5c_pinning() {
     );
 }
 
+/// A verifier of an authorization server's tokens, certificate binding required or not.
+fn as_verifier(key: &TestKey, bound: bool) -> JwtVerifier {
+    let b = JwtVerifier::builder().issuer(
+        IssuerSpec::new("https://as")
+            .keys([VerifyingKey::from_jwk(&key.jwk()).unwrap()])
+            .audience("api"),
+    );
+    if bound {
+        b.require_certificate_binding()
+    } else {
+        b
+    }
+    .build()
+    .unwrap()
+}
+
+/// Verifies `token` as a bearer token sent over a TLS connection whose client presented
+/// `chain`.
+async fn over_tls(
+    jwt: &JwtVerifier,
+    token: &str,
+    chain: &[CertificateDer<'static>],
+) -> Result<(), Rejection> {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let view = RequestView::new(&http::Method::GET, "/", &headers).with_peer_certificates(chain);
+    jwt.verify(&view).await.map(|_| ())
+}
+
 #[tokio::test]
 async fn certificate_bound_tokens() {
     let p = pki();
@@ -444,25 +473,11 @@ async fn certificate_bound_tokens() {
         .intermediate
         .issue(&Leaf::spiffe("spiffe://example.org/stranger"));
     let key = TestKey::generate("ES256", "k");
-    let jwt = JwtVerifier::builder()
-        .issuer(
-            IssuerSpec::new("https://as")
-                .keys([VerifyingKey::from_jwk(&key.jwk()).unwrap()])
-                .audience("api"),
-        )
-        .require_certificate_binding()
-        .build()
-        .unwrap();
+    let jwt = as_verifier(&key, true);
     let mut c = claims("https://as", "api", "x");
     c["cnf"] = json!({"x5t#S256": thumbprint(client.cert.as_ref())});
     let token = key.sign(&c);
-    let check = async |chain: &[CertificateDer<'static>]| {
-        let mut headers = http::HeaderMap::new();
-        headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
-        let view =
-            RequestView::new(&http::Method::GET, "/", &headers).with_peer_certificates(chain);
-        jwt.verify(&view).await.map(|_| ())
-    };
+    let check = async |chain: &[CertificateDer<'static>]| over_tls(&jwt, &token, chain).await;
     assert!(check(&client.chain).await.is_ok());
     // The same token again (now from the token cache) over another client's connection.
     let e = check(&stranger.chain).await.unwrap_err();
@@ -487,14 +502,7 @@ async fn a_confirmation_is_checked_whatever_the_flags() {
         .intermediate
         .issue(&Leaf::spiffe("spiffe://example.org/client"));
     let key = TestKey::generate("ES256", "k");
-    let jwt = JwtVerifier::builder()
-        .issuer(
-            IssuerSpec::new("https://as")
-                .keys([VerifyingKey::from_jwk(&key.jwk()).unwrap()])
-                .audience("api"),
-        )
-        .build()
-        .unwrap();
+    let jwt = as_verifier(&key, false);
     let token = |cnf: Option<serde_json::Value>| {
         let mut c = claims("https://as", "api", "x");
         if let Some(cnf) = cnf {
@@ -503,11 +511,7 @@ async fn a_confirmation_is_checked_whatever_the_flags() {
         key.sign(&c)
     };
     let check = async |token: &str, chain: &[CertificateDer<'static>]| {
-        let mut headers = http::HeaderMap::new();
-        headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
-        let view =
-            RequestView::new(&http::Method::GET, "/", &headers).with_peer_certificates(chain);
-        jwt.verify(&view).await.map(|_| ()).map_err(|e| e.code())
+        over_tls(&jwt, token, chain).await.map_err(|e| e.code())
     };
     let bound = token(Some(json!({"x5t#S256": thumbprint(client.cert.as_ref())})));
     assert_eq!(check(&bound, &client.chain).await, Ok(()));

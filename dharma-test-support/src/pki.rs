@@ -46,7 +46,10 @@ fn ca_params(name: &str, pathlen: Option<u8>) -> CertificateParams {
 impl Ca {
     /// A self-signed root.
     pub fn root(name: &str) -> Self {
-        let params = ca_params(name, None);
+        Self::self_signed(ca_params(name, None))
+    }
+
+    fn self_signed(params: CertificateParams) -> Self {
         let key = KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap().der().clone();
         Self {
@@ -64,14 +67,7 @@ impl Ca {
             permitted_subtrees: vec![rcgen::GeneralSubtree::DnsName(permitted.to_owned())],
             excluded_subtrees: Vec::new(),
         });
-        let key = KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap().der().clone();
-        Self {
-            params,
-            key,
-            cert,
-            chain: Vec::new(),
-        }
+        Self::self_signed(params)
     }
 
     /// An intermediate CA signed by this one, with an optional path-length constraint.
