@@ -239,7 +239,7 @@ pub fn path(data: &[u8]) {
     }
 }
 
-/// A configuration file, parsed and loaded (no HTTP client: remote mechanisms fail).
+/// A configuration file, parsed and loaded.
 pub fn config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -247,8 +247,14 @@ pub fn config(data: &[u8]) {
     let Ok(config) = Config::from_toml(text) else {
         return;
     };
-    let _guard = runtime().enter();
-    let _ = config.loader().clock(clock()).load();
+    // Outside any runtime, as a service may load its file before starting one; with an
+    // HTTP client, so that remote mechanisms are built too (nothing is fetched on load).
+    let client = Arc::new(Canned(HttpResponse::new(
+        StatusCode::NOT_FOUND,
+        HeaderMap::new(),
+        Bytes::new(),
+    )));
+    let _ = config.loader().clock(clock()).http_client(client).load();
 }
 
 fn org_ca() -> &'static OrgCa {
