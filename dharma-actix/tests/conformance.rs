@@ -153,3 +153,64 @@ async fn registration_order_cannot_route_around_the_policy() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].reason, "route_mismatch");
 }
+
+/// The middleware wrapped on a `scope` (not on the `App`) decides on the whole path and
+/// checks the whole route, prefix included, in both registration orders.
+#[actix_web::test]
+async fn a_scope_wrapped_middleware_sees_the_whole_path_and_route() {
+    use dharma_core::model::{Domain, Endpoint, Topology};
+    let topology = Topology::builder()
+        .domain(Domain::builder("d"))
+        .endpoint(Endpoint::public("d", "/api/users/admin"))
+        .endpoint(Endpoint::public("d", "/api/users/{id}"))
+        .build()
+        .unwrap();
+    let audit = std::sync::Arc::new(MemoryAuditSink::default());
+    let enforcer = Enforcer::builder(topology).audit(audit.clone()).build();
+    for specific_first in [true, false] {
+        let enforcer = enforcer.clone();
+        let app = move || {
+            let (first, second) = (
+                resource("GET", "/users/admin", "/api/users/admin"),
+                resource("GET", "/users/{id}", "/api/users/{id}"),
+            );
+            let (first, second) = if specific_first {
+                (first, second)
+            } else {
+                (second, first)
+            };
+            App::new().service(
+                web::scope("/api")
+                    .wrap(DharmaMiddleware::new(enforcer.clone()))
+                    .service(first)
+                    .service(second),
+            )
+        };
+        let answers = with_server(app, move |base| {
+            block_on(async move {
+                let mut out = Vec::new();
+                for path in ["/api/users/admin", "/api/users/7", "/api/users/%61dmin"] {
+                    let r = send(http::Method::GET, &format!("{base}{path}"), &[], None).await;
+                    out.push((r.status.as_u16(), r.header("x-handler").map(str::to_owned)));
+                }
+                out
+            })
+        })
+        .await;
+        let admin = if specific_first {
+            (200, Some("/api/users/admin".to_owned()))
+        } else {
+            (500, None)
+        };
+        assert_eq!(
+            answers,
+            [
+                admin,
+                (200, Some("/api/users/{id}".to_owned())),
+                (400, None)
+            ],
+            "specific first: {specific_first}"
+        );
+        assert_eq!(audit.take().len(), 3, "one audit event per request");
+    }
+}
