@@ -214,18 +214,25 @@ pub(crate) fn check_identity(
             }
         }
     }
-    let allowed = allow.is_empty()
-        || allow.iter().any(|p| match &identity.spiffe_id {
-            Some(id) => id.matches(p),
-            None => p == name,
-        });
-    if allowed {
+    if allow.is_empty() || matches_any(identity, allow) {
         Ok(())
     } else {
         Err(CertificateError::NotAllowed(crate::util::truncate(
             name, 128,
         )))
     }
+}
+
+/// Whether a certificate identity is named by one of `patterns`: a SPIFFE ID matches an
+/// exact ID or a `/*` prefix, any other identity its exact name.
+pub(crate) fn matches_any(identity: &crate::pki::CertIdentity, patterns: &[String]) -> bool {
+    let Some(name) = identity.name() else {
+        return false;
+    };
+    patterns.iter().any(|p| match &identity.spiffe_id {
+        Some(id) => id.matches(p),
+        None => p == name,
+    })
 }
 
 impl Verifier for MtlsVerifier {

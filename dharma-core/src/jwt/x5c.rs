@@ -46,7 +46,7 @@ use super::{claims::ClaimRules, jws::Compact};
 use crate::{
     clock::{Clock, SystemClock},
     context::{Claims, Identity, IdentityKind},
-    mtls::{MtlsConfigError, check_identity},
+    mtls::{MtlsConfigError, check_identity, matches_any},
     names::{Audience, NameError},
     pki::{CertificateError, OrgCa},
     reject::{MalformedRequest, Rejection, TokenError},
@@ -340,8 +340,7 @@ impl X5cJwtVerifier {
             .and_then(|s| s.parse().ok());
         let token_id = super::token_id(token, &claims);
         let asserts_users = self.bindings.contains(&X5cBinding::Subject)
-            || check_identity(&chain_info.identity, None, &self.token_services).is_ok()
-                && !self.token_services.is_empty();
+            || matches_any(&chain_info.identity, &self.token_services);
         let mut identities = super::identities_of(Claims::new(claims), issuer.as_ref(), token_id)
             .unwrap_or_default();
         if !asserts_users {
