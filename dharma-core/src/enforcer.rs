@@ -212,8 +212,7 @@ impl Enforcer {
         };
         trail.endpoint = Some(endpoint);
         if let Some(route) = request.route()
-            && topology.route_check_needed(request.path())
-            && !topology.route_agrees(request.path(), route)
+            && topology.route_leads_elsewhere(request.path(), route)
         {
             let route = truncate(route, 256);
             return self.deny(&trail, Rejection::RouteMismatch { route });

@@ -5,9 +5,11 @@
 mod domain;
 mod endpoint;
 mod path;
+mod routes;
 mod topology;
 
 pub use domain::{Domain, DomainBuilder};
 pub use endpoint::{ClaimRule, Endpoint, EndpointBuilder, Exposure, Requirements};
 pub use path::{PathError, PathPattern, PatternError, check_request_path};
-pub use topology::{Classified, Topology, TopologyBuilder, TopologyError, TopologyErrorKind};
+pub use routes::Classified;
+pub use topology::{Topology, TopologyBuilder, TopologyError, TopologyErrorKind};

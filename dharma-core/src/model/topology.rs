@@ -34,6 +34,7 @@ use super::{
     domain::{Domain, DomainBuilder},
     endpoint::{Endpoint, EndpointBuilder, Requirements},
     path::{PathPattern, PatternError},
+    routes::{Classified, Routes},
 };
 use crate::{
     context::Lane,
@@ -50,7 +51,7 @@ pub struct TopologyError {
 }
 
 impl TopologyError {
-    fn new(item: String, kind: TopologyErrorKind) -> Self {
+    pub(super) fn new(item: String, kind: TopologyErrorKind) -> Self {
         Self { item, kind }
     }
     /// The offending item, as `domain "inner"`, `endpoint "GET /x"` or `mechanism "m"`.
@@ -114,47 +115,7 @@ pub struct Topology {
     mechanisms: HashMap<MechanismName, Arc<dyn Verifier>>,
     domains: Vec<Domain>,
     endpoints: Vec<Endpoint>,
-    /// The endpoint paths compiled into the router axum and tonic use, so that dharma
-    /// chooses a path as they do. Each value indexes `paths`.
-    router: matchit::Router<usize>,
-    paths: Vec<PathGroup>,
-}
-
-/// The endpoints that share one path pattern (they differ by method).
-#[derive(Clone, Debug)]
-struct PathGroup {
-    endpoints: Vec<usize>,
-    /// The `Allow` value when no endpoint of the group serves a method.
-    allow: Arc<str>,
-    /// Whether another declared pattern matches some of the same paths: only then can a
-    /// router's choice of route lead elsewhere than the path does.
-    contested: bool,
-}
-
-/// Where a request goes: found by path first, then by method, as routers choose.
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub enum Classified<'t> {
-    /// The endpoint that decides the request.
-    Endpoint(&'t Endpoint),
-    /// Endpoints are declared for the path, none for the method; `allow` lists the
-    /// methods that are (the `Allow` header of the `405` answer).
-    MethodNotAllowed {
-        /// The declared methods, comma-separated.
-        allow: &'t Arc<str>,
-    },
-    /// No endpoint is declared for the path.
-    NoEndpoint,
-}
-
-impl<'t> Classified<'t> {
-    /// The endpoint, if one was found.
-    pub fn endpoint(self) -> Option<&'t Endpoint> {
-        match self {
-            Self::Endpoint(e) => Some(e),
-            _ => None,
-        }
-    }
+    routes: Routes,
 }
 
 impl fmt::Debug for Topology {
@@ -204,25 +165,7 @@ impl Topology {
     /// those declared for that pattern. `path` must be in normal form
     /// (see [`check_request_path`](super::check_request_path)).
     pub fn classify(&self, method: &Method, path: &str) -> Classified<'_> {
-        let Some(group) = self.path_group(path) else {
-            return Classified::NoEndpoint;
-        };
-        let found = group
-            .endpoints
-            .iter()
-            .filter_map(|&i| self.endpoints.get(i))
-            .find(|e| e.serves(method));
-        match found {
-            Some(endpoint) => Classified::Endpoint(endpoint),
-            None => Classified::MethodNotAllowed {
-                allow: &group.allow,
-            },
-        }
-    }
-
-    fn path_group(&self, path: &str) -> Option<&PathGroup> {
-        let found = self.router.at(path).ok()?;
-        self.paths.get(*found.value)
+        self.routes.classify(&self.endpoints, method, path)
     }
 
     /// Whether the router's choice of route must be checked for `path`: only when another
@@ -230,7 +173,7 @@ impl Topology {
     /// the router chose for such a path can lead only to an overlapping pattern, so for an
     /// uncontested one the check is skipped (and adapters need not look the route up).
     pub fn route_check_needed(&self, path: &str) -> bool {
-        self.path_group(path).is_some_and(|g| g.contested)
+        self.routes.check_needed(path)
     }
 
     /// Whether a router's choice for a request agrees with dharma's: `route` is the
@@ -238,34 +181,14 @@ impl Topology {
     /// it must lead to the same declared path pattern as `path` does. A route that
     /// cannot be read never agrees.
     pub fn route_agrees(&self, path: &str, route: &str) -> bool {
-        // A parameter becomes `%`, which no literal segment may contain (literals are
-        // unencoded path characters), so it reaches the pattern that would take any
-        // value there; a tail becomes two such segments, which only a tail takes.
-        let Some(stand_in) = route_stand_in(route) else {
-            return false;
-        };
-        let by_path = self.router.at(path).ok().map(|m| *m.value);
-        let by_route = self.router.at(&stand_in).ok().map(|m| *m.value);
-        by_path.is_some() && by_path == by_route
+        self.routes.agrees(path, route)
     }
-}
 
-fn route_stand_in(route: &str) -> Option<String> {
-    let rest = route.strip_prefix('/')?;
-    let mut out = String::with_capacity(route.len());
-    for segment in rest.split('/') {
-        out.push('/');
-        if segment.starts_with("{*") && segment.ends_with('}') {
-            out.push_str("%/%");
-        } else if segment.starts_with('{') && segment.ends_with('}') {
-            out.push('%');
-        } else if segment.contains(['{', '}', '%']) {
-            return None;
-        } else {
-            out.push_str(segment);
-        }
+    /// Whether the router's `route` for `path` must refuse the request: the path's pattern
+    /// is contested and the route leads to another one.
+    pub(crate) fn route_leads_elsewhere(&self, path: &str, route: &str) -> bool {
+        self.routes.leads_elsewhere(path, route)
     }
-    Some(out)
 }
 
 /// Collects mechanisms, domains and endpoints, then validates them in [`build`](Self::build).
@@ -313,106 +236,19 @@ impl TopologyBuilder {
     pub fn build(self) -> Result<Topology, TopologyError> {
         let mechanisms = build_mechanisms(self.mechanisms)?;
         let domains = build_domains(self.domains, &mechanisms)?;
-        let mut endpoints: Vec<Endpoint> = Vec::with_capacity(self.endpoints.len());
-        let mut router = matchit::Router::new();
-        let mut paths: Vec<PathGroup> = Vec::new();
-        let mut by_route: HashMap<String, usize> = HashMap::new();
-        for spec in self.endpoints {
-            let ep = build_endpoint(spec, &domains, &mechanisms)?;
-            let item = || format!("endpoint {:?}", &*ep.name);
-            let route = ep.path.route();
-            let group = match by_route.get(&route) {
-                Some(&g) => g,
-                None => {
-                    let g = paths.len();
-                    router.insert(route.clone(), g).map_err(|e| {
-                        let with = match e {
-                            matchit::InsertError::Conflict { with } => by_route
-                                .get(&with)
-                                .and_then(|&g| paths.get(g))
-                                .and_then(|g| g.endpoints.first())
-                                .and_then(|&i| endpoints.get(i))
-                                .map_or(with, |o| o.name.to_string()),
-                            other => other.to_string(),
-                        };
-                        TopologyError::new(item(), TopologyErrorKind::RouteConflict(with))
-                    })?;
-                    by_route.insert(route, g);
-                    paths.push(PathGroup {
-                        endpoints: Vec::new(),
-                        allow: Arc::from(""),
-                        contested: false,
-                    });
-                    g
-                }
-            };
-            let Some(group) = paths.get_mut(group) else {
-                return Err(TopologyError::new(item(), TopologyErrorKind::Duplicate));
-            };
-            if let Some(other) = group
-                .endpoints
-                .iter()
-                .filter_map(|&i| endpoints.get(i))
-                .find(|o| o.methods_overlap(&ep))
-            {
-                return Err(TopologyError::new(
-                    item(),
-                    TopologyErrorKind::Overlap(other.name.to_string()),
-                ));
-            }
-            group.endpoints.push(endpoints.len());
-            endpoints.push(ep);
-        }
-        for group in &mut paths {
-            group.allow = allow_header(group.endpoints.iter().filter_map(|&i| endpoints.get(i)));
-        }
-        // One pattern per group; a group is contested when another's pattern overlaps it.
-        let patterns: Vec<Option<&PathPattern>> = paths
-            .iter()
-            .map(|g| {
-                g.endpoints
-                    .first()
-                    .and_then(|&i| endpoints.get(i))
-                    .map(|e| &e.path)
-            })
-            .collect();
-        let contested: Vec<bool> = patterns
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                patterns
-                    .iter()
-                    .enumerate()
-                    .any(|(j, b)| i != j && matches!((a, b), (Some(a), Some(b)) if a.overlaps(b)))
-            })
-            .collect();
-        for (group, contested) in paths.iter_mut().zip(contested) {
-            group.contested = contested;
-        }
+        let endpoints = self
+            .endpoints
+            .into_iter()
+            .map(|spec| build_endpoint(spec, &domains, &mechanisms))
+            .collect::<Result<Vec<_>, _>>()?;
+        let routes = Routes::build(&endpoints)?;
         Ok(Topology {
             mechanisms,
             domains,
             endpoints,
-            router,
-            paths,
+            routes,
         })
     }
-}
-
-/// The `Allow` value of a path: its endpoints' methods (with `HEAD` where `GET` is).
-fn allow_header<'e>(endpoints: impl Iterator<Item = &'e Endpoint>) -> Arc<str> {
-    let mut methods: Vec<&str> = Vec::new();
-    for ep in endpoints {
-        for m in ep.methods().unwrap_or_default() {
-            methods.push(m.as_str());
-            if *m == Method::GET {
-                methods.push(Method::HEAD.as_str());
-            }
-        }
-    }
-    methods.sort_unstable();
-    methods.dedup();
-    methods.join(", ").into()
 }
 
 fn build_mechanisms(
