@@ -95,6 +95,11 @@ impl HttpClient for Canned {
     }
 }
 
+/// A client answering every request with this status, headers and body.
+fn canned(status: StatusCode, headers: HeaderMap, body: Bytes) -> Arc<Canned> {
+    Arc::new(Canned(HttpResponse::new(status, headers, body)))
+}
+
 /// `Cache-Control` of a key-set response, as the JWKS cache reads it.
 pub fn cache_control(data: &[u8]) {
     let Ok(value) = HeaderValue::from_bytes(data) else {
@@ -106,11 +111,7 @@ pub fn cache_control(data: &[u8]) {
         r#"{{"keys":[{}]}}"#,
         include_str!("../data/issuer.jwk.json")
     );
-    let client = Arc::new(Canned(HttpResponse::new(
-        StatusCode::OK,
-        headers,
-        Bytes::from(body),
-    )));
+    let client = canned(StatusCode::OK, headers, Bytes::from(body));
     let Ok(verifier) = JwtVerifier::builder()
         .issuer(IssuerSpec::new("https://issuer.example").jwks_uri("https://issuer.example/jwks"))
         .audience("api")
@@ -249,11 +250,7 @@ pub fn config(data: &[u8]) {
     };
     // Outside any runtime, as a service may load its file before starting one; with an
     // HTTP client, so that remote mechanisms are built too (nothing is fetched on load).
-    let client = Arc::new(Canned(HttpResponse::new(
-        StatusCode::NOT_FOUND,
-        HeaderMap::new(),
-        Bytes::new(),
-    )));
+    let client = canned(StatusCode::NOT_FOUND, HeaderMap::new(), Bytes::new());
     let _ = config.loader().clock(clock()).http_client(client).load();
 }
 
@@ -313,11 +310,7 @@ pub fn introspection(data: &[u8]) {
         1 => StatusCode::BAD_REQUEST,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    let client = Arc::new(Canned(HttpResponse::new(
-        status,
-        HeaderMap::new(),
-        Bytes::copy_from_slice(body),
-    )));
+    let client = canned(status, HeaderMap::new(), Bytes::copy_from_slice(body));
     let Ok(verifier) = IntrospectionVerifier::builder("https://as.example/introspect")
         .client("rs", "secret", ClientAuth::Basic)
         .audience("api")
