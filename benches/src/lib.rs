@@ -60,7 +60,6 @@ pub fn jwt_verifier(key: &TestKey, token_cache: u64) -> JwtVerifier {
 /// route and the gRPC method as boundary endpoints needing [`SCOPE`].
 pub fn enforcer(jwt: JwtVerifier) -> Enforcer {
     let topology = Topology::builder()
-        .mechanism("jwt", Arc::new(jwt))
         .domain(Domain::builder("outer").access("jwt"))
         .endpoint(
             Endpoint::boundary("outer", ROUTE)
@@ -74,7 +73,10 @@ pub fn enforcer(jwt: JwtVerifier) -> Enforcer {
         )
         .build()
         .unwrap_or_else(|e| panic!("bench topology: {e}"));
-    Enforcer::builder(topology).build()
+    Enforcer::builder(topology)
+        .mechanism("jwt", Arc::new(jwt))
+        .build()
+        .unwrap_or_else(|e| panic!("bench enforcer: {e}"))
 }
 
 /// A valid access token for the bench service (`typ: at+jwt`, `sub`, `client_id`, `jti`,

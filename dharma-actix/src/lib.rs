@@ -11,11 +11,12 @@
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let topology = Topology::builder()
-//!     .mechanism("inside", Arc::new(NetworkVerifier::builder().allow_loopback().build()))
 //!     .domain(Domain::builder("inner").trust("inside"))
 //!     .endpoint(Endpoint::interior("inner", "/ledger").methods(["GET"]))
 //!     .build()?;
-//! let enforcer = Enforcer::builder(topology).build(); // build once, share with every worker
+//! let inside = NetworkVerifier::builder().allow_loopback().build();
+//! // Build once, share with every worker.
+//! let enforcer = Enforcer::builder(topology).mechanism("inside", Arc::new(inside)).build()?;
 //!
 //! async fn ledger(Authorized(ctx): Authorized) -> HttpResponse {
 //!     HttpResponse::Ok().body(ctx.principal().map(|p| p.subject().to_owned()).unwrap_or_default())

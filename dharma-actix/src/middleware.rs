@@ -77,7 +77,8 @@ where
                 // matches for this path is checked against the endpoint dharma chose,
                 // where another declared pattern could have taken the path (looking it up
                 // walks the resource map, so it is skipped where it cannot matter).
-                let route = enforcer
+                let snapshot = enforcer.snapshot();
+                let route = snapshot
                     .topology()
                     .route_check_needed(request.path())
                     .then(|| request.match_pattern().map(|p| route(&p)))
@@ -101,7 +102,7 @@ where
                 if let Some(PeerCertificates(chain)) = &certs {
                     view = view.with_peer_certificates(chain);
                 }
-                enforcer.decide(&view).await
+                enforcer.decide_on(&snapshot, &view).await
             };
             match decision {
                 Decision::Allow(permit) => {

@@ -166,7 +166,10 @@ async fn a_scope_wrapped_middleware_sees_the_whole_path_and_route() {
         .build()
         .unwrap();
     let audit = std::sync::Arc::new(MemoryAuditSink::default());
-    let enforcer = Enforcer::builder(topology).audit(audit.clone()).build();
+    let enforcer = Enforcer::builder(topology)
+        .audit(audit.clone())
+        .build()
+        .unwrap();
     for specific_first in [true, false] {
         let enforcer = enforcer.clone();
         let app = move || {

@@ -20,7 +20,6 @@
 //!     .issuer(IssuerSpec::new("https://idp.example").discovery().audience("orders-api"))
 //!     .build()?;
 //! let topology = Topology::builder()
-//!     .mechanism("oauth", Arc::new(jwt))
 //!     .domain(Domain::builder("outer").access("oauth"))
 //!     .endpoint(Endpoint::boundary("outer", "/orders/{id}").methods(["GET"]).scopes(["orders:read"]))
 //!     .build()?;
@@ -31,7 +30,7 @@
 //!
 //! let app: Router = Router::new()
 //!     .route("/orders/{id}", get(order))
-//!     .layer(DharmaLayer::new(Enforcer::builder(topology).build()));
+//!     .layer(DharmaLayer::new(Enforcer::builder(topology).mechanism("oauth", Arc::new(jwt)).build()?));
 //! # let _ = app; Ok(()) }
 //! ```
 //!

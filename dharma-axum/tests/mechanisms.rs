@@ -68,20 +68,6 @@ async fn app(trust_loopback_proxy: bool) -> App {
             .build(),
     );
     let topology = Topology::builder()
-        .mechanism(
-            "isolated",
-            Arc::new(AllOf::new([
-                ("network", network as _),
-                ("caller", Arc::new(PropagatedJwt::new(jwt.clone())) as _),
-            ])),
-        )
-        .mechanism(
-            "app-or-user",
-            Arc::new(AnyOf::new([
-                ("jwt", Arc::new(jwt) as _),
-                ("keys", keys as _),
-            ])),
-        )
         .domain(
             Domain::builder("inner")
                 .trust("isolated")
@@ -102,7 +88,24 @@ async fn app(trust_loopback_proxy: bool) -> App {
         .route("/quotes", get(describe))
         .route("/payments", get(describe))
         .layer(DharmaLayer::new(
-            Enforcer::builder(topology).audit(audit.clone()).build(),
+            Enforcer::builder(topology)
+                .mechanism(
+                    "isolated",
+                    Arc::new(AllOf::new([
+                        ("network", network as _),
+                        ("caller", Arc::new(PropagatedJwt::new(jwt.clone())) as _),
+                    ])),
+                )
+                .mechanism(
+                    "app-or-user",
+                    Arc::new(AnyOf::new([
+                        ("jwt", Arc::new(jwt) as _),
+                        ("keys", keys as _),
+                    ])),
+                )
+                .audit(audit.clone())
+                .build()
+                .unwrap(),
         ));
     App {
         base: format!("http://{}", serve_axum(router).await),

@@ -75,8 +75,6 @@ async fn app(unmatched: Unmatched) -> App {
         .build()
         .unwrap();
     let topology = Topology::builder()
-        .mechanism("org-jwt", Arc::new(jwt))
-        .mechanism("network", Arc::new(Loopback))
         .domain(Domain::builder("outer").trust("org-jwt").access("org-jwt"))
         .domain(
             Domain::builder("inner")
@@ -93,14 +91,17 @@ async fn app(unmatched: Unmatched) -> App {
         )
         .endpoint(Endpoint::boundary("inner", "/payments").methods(["POST"]))
         .endpoint(Endpoint::interior("inner", "/ledger").methods(["GET"]))
+        .realm("orders")
+        .unmatched(unmatched)
         .build()
         .unwrap();
     let audit = Arc::new(MemoryAuditSink::default());
     let enforcer = Enforcer::builder(topology)
+        .mechanism("org-jwt", Arc::new(jwt))
+        .mechanism("network", Arc::new(Loopback))
         .audit(audit.clone())
-        .realm("orders")
-        .unmatched(unmatched)
-        .build();
+        .build()
+        .unwrap();
 
     #[derive(serde::Deserialize)]
     struct OrderClaims {
@@ -357,7 +358,10 @@ async fn claims_of_the_wrong_shape_are_a_server_error_not_a_refusal() {
         .build()
         .unwrap();
     let audit = Arc::new(MemoryAuditSink::default());
-    let enforcer = Enforcer::builder(topology).audit(audit.clone()).build();
+    let enforcer = Enforcer::builder(topology)
+        .audit(audit.clone())
+        .build()
+        .unwrap();
     let app = Router::new()
         .route("/open", get(handler))
         .layer(DharmaLayer::new(enforcer));

@@ -43,7 +43,6 @@ async fn oidc_provider_tokens_through_axum() {
         .expect("keys load from the provider's discovery document");
     let audit = Arc::new(MemoryAuditSink::default());
     let topology = Topology::builder()
-        .mechanism("oauth", Arc::new(jwt.clone()))
         .domain(
             Domain::builder("outer")
                 .relation("coarse-grained services")
@@ -62,9 +61,11 @@ async fn oidc_provider_tokens_through_axum() {
         .build()
         .unwrap();
     let enforcer = Enforcer::builder(topology)
+        .mechanism("oauth", Arc::new(jwt.clone()))
         .audit(audit.clone())
         .clock(clock.clone())
-        .build();
+        .build()
+        .unwrap();
     async fn who(Authorized(ctx): Authorized) -> String {
         let p = ctx.principal().unwrap();
         format!("{}:{}", p.kind().as_str(), p.subject())

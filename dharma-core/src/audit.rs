@@ -61,6 +61,9 @@ pub struct AuditIdentity {
 pub struct AuditEvent {
     /// When the decision was made.
     pub at: SystemTime,
+    /// The revision of the policy the decision was made on (see
+    /// [`Enforcer::revision`](crate::Enforcer::revision)).
+    pub revision: u64,
     /// Allow or deny.
     pub outcome: Outcome,
     /// A stable reason code (`allowed`, `token_expired`, `insufficient_scope`, ...).
@@ -89,10 +92,35 @@ pub struct AuditEvent {
     pub branches: Vec<BranchOutcome>,
 }
 
+/// A policy change: a reload applied, or one refused (the previous policy stays).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PolicyEvent {
+    /// When.
+    pub at: SystemTime,
+    /// The revision in force after the event.
+    pub revision: u64,
+    /// Whether the new policy was applied.
+    pub applied: bool,
+    /// `policy_applied`, or why it was refused (`policy_invalid`, `policy_unreadable`,
+    /// `mechanism_unavailable`).
+    pub reason: &'static str,
+    /// Where the policy came from (a file path, or `code`).
+    pub source: Arc<str>,
+    /// The error, for a refused policy.
+    pub detail: Option<String>,
+}
+
 /// Where audit events go. Must not block for long: it runs on the request path.
 pub trait AuditSink: Send + Sync + Debug {
-    /// Records one event.
+    /// Records one decision.
     fn record(&self, event: &AuditEvent);
+
+    /// Records a policy change. By default it is written by [`TracingAuditSink`], so a
+    /// sink that only cares about decisions still leaves a trace of every reload.
+    fn record_policy(&self, event: &PolicyEvent) {
+        TracingAuditSink.record_policy(event);
+    }
 }
 
 /// Writes each event as a `tracing` event under [`AUDIT_TARGET`]: allows at `INFO`,
@@ -174,6 +202,7 @@ impl AuditSink for TracingAuditSink {
                     target: AUDIT_TARGET,
                     $level,
                     outcome = ?e.outcome,
+                    revision = e.revision,
                     reason = e.reason,
                     detail = e.detail.as_deref().map(|d| tracing::field::display(Escaped(d))),
                     status = e.status,
@@ -197,12 +226,35 @@ impl AuditSink for TracingAuditSink {
             (Outcome::Deny, _) => emit!(tracing::Level::WARN),
         }
     }
+
+    fn record_policy(&self, e: &PolicyEvent) {
+        macro_rules! emit {
+            ($level:expr) => {
+                tracing::event!(
+                    target: AUDIT_TARGET,
+                    $level,
+                    revision = e.revision,
+                    applied = e.applied,
+                    reason = e.reason,
+                    source = %Escaped(&e.source),
+                    detail = e.detail.as_deref().map(|d| tracing::field::display(Escaped(d))),
+                    "dharma policy"
+                )
+            };
+        }
+        if e.applied {
+            emit!(tracing::Level::INFO);
+        } else {
+            emit!(tracing::Level::ERROR);
+        }
+    }
 }
 
 /// Keeps events in memory. For tests and for inspecting a few requests.
 #[derive(Debug, Default)]
 pub struct MemoryAuditSink {
     events: Mutex<Vec<AuditEvent>>,
+    policy: Mutex<Vec<PolicyEvent>>,
 }
 
 impl MemoryAuditSink {
@@ -218,11 +270,26 @@ impl MemoryAuditSink {
     pub fn take(&self) -> Vec<AuditEvent> {
         std::mem::take(&mut *self.events.lock().unwrap_or_else(|p| p.into_inner()))
     }
+
+    /// A copy of every policy event so far.
+    pub fn policy_events(&self) -> Vec<PolicyEvent> {
+        self.policy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 impl AuditSink for MemoryAuditSink {
     fn record(&self, event: &AuditEvent) {
         self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(event.clone());
+    }
+
+    fn record_policy(&self, event: &PolicyEvent) {
+        self.policy
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(event.clone());
@@ -237,6 +304,12 @@ impl AuditSink for FanOut {
     fn record(&self, event: &AuditEvent) {
         for sink in &self.0 {
             sink.record(event);
+        }
+    }
+
+    fn record_policy(&self, event: &PolicyEvent) {
+        for sink in &self.0 {
+            sink.record_policy(event);
         }
     }
 }
@@ -273,6 +346,7 @@ mod tests {
             .finish();
         let event = AuditEvent {
             at: SystemTime::UNIX_EPOCH,
+            revision: 1,
             outcome: Outcome::Deny,
             reason: "token_expired",
             detail: Some("claim \"x\nINFO forged\" is malformed".into()),

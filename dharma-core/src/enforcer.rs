@@ -14,7 +14,7 @@
 //!     .domain(Domain::builder("edge"))
 //!     .endpoint(Endpoint::public("edge", "/health").methods(["GET"]))
 //!     .build()?;
-//! let enforcer = Enforcer::builder(topology).build();
+//! let enforcer = Enforcer::builder(topology).build()?;
 //!
 //! let headers = http::HeaderMap::new();
 //! let health = RequestView::new(&http::Method::GET, "/health", &headers);
@@ -30,30 +30,31 @@
 //! # }).unwrap();
 //! ```
 
-use std::{fmt, sync::Arc};
+use std::{
+    collections::BTreeMap,
+    fmt,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use arc_swap::ArcSwap;
 
 use crate::{
-    audit::{AuditEvent, AuditIdentity, AuditSink, Outcome, TracingAuditSink},
+    audit::{AuditEvent, AuditIdentity, AuditSink, Outcome, PolicyEvent, TracingAuditSink},
     clock::{Clock, SystemClock},
     context::{Identity, Lane, SecurityContext, principal},
-    model::{Classified, Endpoint, Exposure, Topology, check_request_path},
+    model::{
+        Classified, Endpoint, Exposure, Topology, TopologyError, TopologyErrorKind, Unmatched,
+        check_request_path,
+    },
     names::MechanismName,
     reject::{Denial, MalformedRequest, Rejection},
     request::RequestView,
     util::truncate,
-    verifier::BranchOutcome,
+    verifier::{BranchOutcome, Verifier},
 };
-
-/// What to do with a request that matches no declared endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Unmatched {
-    /// Refuse it with `404` (the default).
-    #[default]
-    Deny,
-    /// Let it through with no identities (audited as `unmatched`).
-    Allow,
-}
 
 /// The outcome of [`Enforcer::decide`].
 #[derive(Debug)]
@@ -82,15 +83,116 @@ impl Permit {
     }
 }
 
-struct Inner {
-    topology: Topology,
-    audit: Arc<dyn AuditSink>,
-    clock: Arc<dyn Clock>,
-    unmatched: Unmatched,
-    realm: Option<Arc<str>>,
+/// Live mechanism instances by name: what a [`Topology`]'s mechanism names stand for.
+///
+/// Cloning shares the instances, so a reload that hands the same instance back keeps
+/// its key set and verified tokens warm.
+#[derive(Clone, Default)]
+pub struct Mechanisms {
+    by_name: BTreeMap<String, Arc<dyn Verifier>>,
 }
 
-/// Decides requests against a [`Topology`]. Cheap to clone; clones share everything.
+impl fmt::Debug for Mechanisms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.by_name.iter()).finish()
+    }
+}
+
+impl Mechanisms {
+    /// No mechanisms.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) the instance behind `name`.
+    #[must_use]
+    pub fn with(mut self, name: &str, verifier: Arc<dyn Verifier>) -> Self {
+        self.insert(name, verifier);
+        self
+    }
+
+    /// Adds (or replaces) the instance behind `name`, returning the one replaced.
+    pub fn insert(&mut self, name: &str, verifier: Arc<dyn Verifier>) -> Option<Arc<dyn Verifier>> {
+        self.by_name.insert(name.to_owned(), verifier)
+    }
+
+    /// The instance behind `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Verifier>> {
+        self.by_name.get(name)
+    }
+
+    /// Every name and instance, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Arc<dyn Verifier>)> {
+        self.by_name.iter().map(|(n, v)| (n.as_str(), v))
+    }
+}
+
+/// One policy in force: a topology bound to the instances of its mechanisms. A request
+/// is decided on the snapshot that was current when its decision began, whatever
+/// reloads happen meanwhile.
+#[derive(Debug)]
+pub struct Snapshot {
+    revision: u64,
+    topology: Arc<Topology>,
+    /// The instance of each of `topology.mechanisms()`, in the same order.
+    verifiers: Vec<Arc<dyn Verifier>>,
+}
+
+impl Snapshot {
+    /// Binds `topology` to `mechanisms`: every mechanism it names must be there.
+    fn bind(
+        topology: Topology,
+        mechanisms: &Mechanisms,
+        revision: u64,
+    ) -> Result<Self, TopologyError> {
+        let verifiers = topology
+            .mechanisms()
+            .iter()
+            .map(|name| {
+                mechanisms.get(name.as_str()).cloned().ok_or_else(|| {
+                    let user = topology
+                        .domains()
+                        .iter()
+                        .find(|d| d.trust() == Some(name) || d.access() == Some(name))
+                        .map_or_else(String::new, |d| d.name().to_string());
+                    TopologyError::new(
+                        format!("domain {user:?}"),
+                        TopologyErrorKind::UnknownMechanism(name.to_string()),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            revision,
+            topology: Arc::new(topology),
+            verifiers,
+        })
+    }
+
+    /// The revision: 1 for the policy the enforcer was built with, one more for each
+    /// policy applied since.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// The topology.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+}
+
+struct Inner {
+    current: ArcSwap<Snapshot>,
+    audit: Arc<dyn AuditSink>,
+    clock: Arc<dyn Clock>,
+    /// The last revision handed out; reloads are numbered in the order they are applied.
+    revisions: AtomicU64,
+    /// Serializes reloads, so revisions are applied in order.
+    reloading: std::sync::Mutex<()>,
+}
+
+/// Decides requests against the policy in force. Cheap to clone; clones share
+/// everything, reloads included.
 #[derive(Clone)]
 pub struct Enforcer {
     inner: Arc<Inner>,
@@ -99,9 +201,7 @@ pub struct Enforcer {
 impl fmt::Debug for Enforcer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Enforcer")
-            .field("topology", &self.inner.topology)
-            .field("unmatched", &self.inner.unmatched)
-            .field("realm", &self.inner.realm)
+            .field("policy", &self.inner.current.load())
             .finish_non_exhaustive()
     }
 }
@@ -111,13 +211,24 @@ impl fmt::Debug for Enforcer {
 #[must_use]
 pub struct EnforcerBuilder {
     topology: Topology,
+    mechanisms: Mechanisms,
     audit: Arc<dyn AuditSink>,
     clock: Arc<dyn Clock>,
-    unmatched: Unmatched,
-    realm: Option<Arc<str>>,
 }
 
 impl EnforcerBuilder {
+    /// The instance behind a mechanism name of the topology.
+    pub fn mechanism(mut self, name: &str, verifier: Arc<dyn Verifier>) -> Self {
+        self.mechanisms.insert(name, verifier);
+        self
+    }
+    /// Instances for the topology's mechanism names (added to any given one by one).
+    pub fn mechanisms(mut self, mechanisms: &Mechanisms) -> Self {
+        for (name, verifier) in mechanisms.iter() {
+            self.mechanisms.insert(name, verifier.clone());
+        }
+        self
+    }
     /// Where audit events go (default: [`TracingAuditSink`]).
     pub fn audit(mut self, sink: Arc<dyn AuditSink>) -> Self {
         self.audit = sink;
@@ -128,33 +239,25 @@ impl EnforcerBuilder {
         self.clock = clock;
         self
     }
-    /// What to do with requests to no declared endpoint.
-    pub fn unmatched(mut self, unmatched: Unmatched) -> Self {
-        self.unmatched = unmatched;
-        self
-    }
-    /// The `realm` of `WWW-Authenticate` challenges. Control characters are replaced.
-    pub fn realm(mut self, realm: &str) -> Self {
-        self.realm = Some(realm.into());
-        self
-    }
-    /// Finishes the enforcer.
-    pub fn build(self) -> Enforcer {
-        Enforcer {
+    /// Finishes the enforcer: fails if the topology names a mechanism with no instance.
+    pub fn build(self) -> Result<Enforcer, TopologyError> {
+        let snapshot = Snapshot::bind(self.topology, &self.mechanisms, 1)?;
+        Ok(Enforcer {
             inner: Arc::new(Inner {
-                topology: self.topology,
+                current: ArcSwap::from_pointee(snapshot),
                 audit: self.audit,
                 clock: self.clock,
-                unmatched: self.unmatched,
-                realm: self.realm,
+                revisions: AtomicU64::new(1),
+                reloading: std::sync::Mutex::new(()),
             }),
-        }
+        })
     }
 }
 
 /// What is known about a request when its decision is audited.
 struct Trail<'r, 'a> {
     request: &'r RequestView<'a>,
+    snapshot: &'r Snapshot,
     endpoint: Option<&'r Endpoint>,
     lane: Option<Lane>,
     mechanism: Option<MechanismName>,
@@ -166,22 +269,92 @@ impl Enforcer {
     pub fn builder(topology: Topology) -> EnforcerBuilder {
         EnforcerBuilder {
             topology,
+            mechanisms: Mechanisms::new(),
             audit: Arc::new(TracingAuditSink),
             clock: Arc::new(SystemClock),
-            unmatched: Unmatched::Deny,
-            realm: None,
         }
     }
 
-    /// The topology decided against.
-    pub fn topology(&self) -> &Topology {
-        &self.inner.topology
+    /// The policy in force now. Adapters that must ask the topology something before
+    /// deciding (actix-web's route lookup) take a snapshot and decide on it with
+    /// [`decide_on`](Self::decide_on), so the question and the decision see one policy.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.inner.current.load_full()
     }
 
-    /// Decides one request. Every call emits exactly one audit event.
+    /// The topology in force now.
+    pub fn topology(&self) -> Arc<Topology> {
+        self.inner.current.load().topology.clone()
+    }
+
+    /// The revision of the policy in force now (see [`Snapshot::revision`]).
+    pub fn revision(&self) -> u64 {
+        self.inner.current.load().revision
+    }
+
+    /// Replaces the policy: `topology` bound to `mechanisms`. Requests already being
+    /// decided finish on the policy they started with; later ones see the new one whole.
+    /// If a mechanism is missing the policy in force stays. Either way the change is
+    /// audited ([`AuditSink::record_policy`]), with `source` saying where it came from.
+    ///
+    /// Hand back the instances that did not change (clones of the same `Arc`) and their
+    /// keys and cached tokens stay warm.
+    pub fn reload(
+        &self,
+        topology: Topology,
+        mechanisms: &Mechanisms,
+        source: &str,
+    ) -> Result<u64, TopologyError> {
+        let _serial = self
+            .inner
+            .reloading
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let revision = self.inner.revisions.load(Ordering::Relaxed) + 1;
+        match Snapshot::bind(topology, mechanisms, revision) {
+            Ok(snapshot) => {
+                self.inner.revisions.store(revision, Ordering::Relaxed);
+                self.inner.current.store(Arc::new(snapshot));
+                self.record_policy(source, "policy_applied", None);
+                Ok(revision)
+            }
+            Err(e) => {
+                self.refuse_policy(source, "policy_invalid", &e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Audits a policy that was refused before it reached [`reload`](Self::reload)
+    /// (a file that does not parse, a mechanism that cannot be built): the policy in
+    /// force stays, and the audit trail says why.
+    pub fn refuse_policy(&self, source: &str, reason: &'static str, error: &dyn fmt::Display) {
+        self.record_policy(source, reason, Some(error.to_string()));
+    }
+
+    fn record_policy(&self, source: &str, reason: &'static str, detail: Option<String>) {
+        self.inner.audit.record_policy(&PolicyEvent {
+            at: self.inner.clock.now(),
+            revision: self.revision(),
+            applied: detail.is_none(),
+            reason,
+            source: source.into(),
+            detail,
+        });
+    }
+
+    /// Decides one request on the policy in force. Every call emits exactly one audit
+    /// event.
     pub async fn decide(&self, request: &RequestView<'_>) -> Decision {
+        let snapshot = self.snapshot();
+        self.decide_on(&snapshot, request).await
+    }
+
+    /// Decides one request on `snapshot` (taken with [`snapshot`](Self::snapshot)).
+    pub async fn decide_on(&self, snapshot: &Snapshot, request: &RequestView<'_>) -> Decision {
         let mut trail = Trail {
             request,
+            snapshot,
             endpoint: None,
             lane: None,
             mechanism: None,
@@ -193,7 +366,7 @@ impl Enforcer {
         if let Err(e) = check_request_path(request.path()) {
             return self.deny(&trail, MalformedRequest::from(e).into());
         }
-        let topology = &self.inner.topology;
+        let topology = &*snapshot.topology;
         let endpoint = match topology.classify(request.method(), request.path()) {
             Classified::Endpoint(endpoint) => endpoint,
             Classified::MethodNotAllowed { allow } => {
@@ -201,9 +374,9 @@ impl Enforcer {
                 return self.deny(&trail, Rejection::MethodNotAllowed { allow });
             }
             _ => {
-                return match self.inner.unmatched {
+                return match topology.unmatched() {
                     Unmatched::Deny => self.deny(&trail, Rejection::NoEndpoint),
-                    Unmatched::Allow => {
+                    _ => {
                         trail.lane = Some(Lane::Unmatched);
                         self.allow(&trail, None, Vec::new())
                     }
@@ -223,7 +396,10 @@ impl Enforcer {
         }
         let mut outcome = None;
         // The fast lane first: the trust mechanism, then the access mechanism.
-        for (lane, name, verifier) in endpoint.lanes() {
+        for (lane, name, slot) in endpoint.lanes() {
+            let Some(verifier) = snapshot.verifiers.get(*slot) else {
+                continue;
+            };
             let result = verifier.verify(request).await;
             let ok = result.is_ok();
             outcome = Some((*lane, name, result));
@@ -293,7 +469,8 @@ impl Enforcer {
             Some(rejection.to_string()),
             rejection.status().as_u16(),
         );
-        Decision::Deny(Denial::new(rejection, self.inner.realm.clone()))
+        let realm = trail.snapshot.topology.realm().cloned();
+        Decision::Deny(Denial::new(rejection, realm))
     }
 
     fn record(
@@ -307,6 +484,7 @@ impl Enforcer {
     ) {
         let event = AuditEvent {
             at: self.inner.clock.now(),
+            revision: trail.snapshot.revision,
             outcome,
             reason,
             detail,
@@ -396,15 +574,18 @@ mod tests {
 
     fn enforcer(peer: Arc<Peer>, header: Arc<Header>, audit: Arc<MemoryAuditSink>) -> Enforcer {
         let topology = Topology::builder()
-            .mechanism("peer", peer)
-            .mechanism("header", header)
             .domain(Domain::builder("d").trust("peer").access("header"))
             .endpoint(Endpoint::interior("d", "/in"))
             .endpoint(Endpoint::boundary("d", "/out").scopes(["s"]))
             .endpoint(Endpoint::interior_and_boundary("d", "/both"))
             .build()
             .unwrap();
-        Enforcer::builder(topology).audit(audit).build()
+        Enforcer::builder(topology)
+            .mechanism("peer", peer)
+            .mechanism("header", header)
+            .audit(audit)
+            .build()
+            .unwrap()
     }
 
     async fn decide(
@@ -531,5 +712,108 @@ mod tests {
             ev.detail.as_deref(),
             Some("unavailable: key source timed out")
         );
+    }
+
+    /// A verifier that waits until released, to hold a decision in flight.
+    #[derive(Debug, Default)]
+    struct Gate(tokio::sync::Notify);
+    impl Verifier for Gate {
+        fn verify<'a>(
+            &'a self,
+            _: &'a RequestView<'a>,
+        ) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
+            Box::pin(async move {
+                self.0.notified().await;
+                Ok(Authenticated::new(vec![Identity::new(
+                    IdentityKind::Workload,
+                    "svc",
+                )]))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn reload_swaps_whole_policies_and_in_flight_requests_keep_theirs() {
+        let audit = Arc::new(MemoryAuditSink::default());
+        let gate = Arc::new(Gate::default());
+        let mechanisms = Mechanisms::new().with("gate", gate.clone());
+        let first = Topology::builder()
+            .domain(Domain::builder("d").trust("gate"))
+            .endpoint(Endpoint::interior("d", "/old"))
+            .build()
+            .unwrap();
+        let e = Enforcer::builder(first)
+            .mechanisms(&mechanisms)
+            .audit(audit.clone())
+            .build()
+            .unwrap();
+        assert_eq!(e.revision(), 1);
+
+        let in_flight = tokio::spawn({
+            let e = e.clone();
+            async move { decide(&e, "/old", "10.0.0.1:1", None).await }
+        });
+        tokio::task::yield_now().await;
+
+        let second = Topology::builder()
+            .domain(Domain::builder("d").trust("gate"))
+            .endpoint(Endpoint::interior("d", "/new"))
+            .build()
+            .unwrap();
+        assert_eq!(e.reload(second, &mechanisms, "code").unwrap(), 2);
+        assert_eq!(e.revision(), 2);
+        // A new request sees the new policy whole.
+        assert_eq!(
+            decide(&e, "/old", "10.0.0.1:1", None)
+                .await
+                .unwrap_err()
+                .status(),
+            404
+        );
+        // The request that started before the reload finishes on the old one.
+        gate.0.notify_one();
+        let ctx = in_flight.await.unwrap().unwrap();
+        assert_eq!(ctx.endpoint(), Some("* /old"));
+
+        let revisions: Vec<_> = audit
+            .events()
+            .iter()
+            .map(|ev| (ev.path.clone(), ev.revision))
+            .collect();
+        assert_eq!(revisions, [("/old".into(), 2), ("/old".into(), 1)]);
+        let policy = audit.policy_events();
+        assert_eq!(policy.len(), 1);
+        assert!(policy[0].applied);
+        assert_eq!(
+            (policy[0].revision, policy[0].reason),
+            (2, "policy_applied")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_policy_with_a_missing_mechanism_is_refused_and_the_old_one_stays() {
+        let audit = Arc::new(MemoryAuditSink::default());
+        let e = enforcer(Arc::default(), Arc::default(), audit.clone());
+        let broken = Topology::builder()
+            .domain(Domain::builder("d").trust("nobody"))
+            .endpoint(Endpoint::interior("d", "/in"))
+            .build()
+            .unwrap();
+        let err = e
+            .reload(broken, &Mechanisms::new(), "policy.toml")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"domain "d": mechanism "nobody" is not registered"#
+        );
+        assert_eq!(e.revision(), 1);
+        assert!(decide(&e, "/in", "10.0.0.1:1", None).await.is_ok());
+        let policy = audit.policy_events();
+        assert_eq!(policy.len(), 1);
+        assert!(!policy[0].applied);
+        assert_eq!(policy[0].reason, "policy_invalid");
+        assert_eq!(&*policy[0].source, "policy.toml");
+        assert_eq!(policy[0].revision, 1);
+        assert!(policy[0].detail.as_deref().unwrap().contains("nobody"));
     }
 }

@@ -25,7 +25,8 @@ pub mod util;
 mod verifier;
 
 pub use context::{Assurance, Claims, Identity, IdentityKind, Lane, SecurityContext};
-pub use enforcer::{Decision, Enforcer, EnforcerBuilder, Permit, Unmatched};
+pub use enforcer::{Decision, Enforcer, EnforcerBuilder, Mechanisms, Permit, Snapshot};
+pub use model::Unmatched;
 pub use reject::{Denial, Rejection};
 pub use request::{CredentialsError, PeerCertificates, RequestView};
 pub use verifier::{Authenticated, BranchOutcome, Verifier};

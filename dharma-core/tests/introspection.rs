@@ -121,13 +121,16 @@ async fn cached_answers_never_satisfy_another_requirement() {
     let v = verifier(&server.url("/introspect"), "api");
     let audit = Arc::new(MemoryAuditSink::default());
     let topology = Topology::builder()
-        .mechanism("opaque", Arc::new(v.clone()))
         .domain(Domain::builder("outer").access("opaque"))
         .endpoint(Endpoint::boundary("outer", "/read").scopes(["orders:read"]))
         .endpoint(Endpoint::boundary("outer", "/write").scopes(["orders:write"]))
         .build()
         .unwrap();
-    let enforcer = Enforcer::builder(topology).audit(audit.clone()).build();
+    let enforcer = Enforcer::builder(topology)
+        .mechanism("opaque", Arc::new(v.clone()))
+        .audit(audit.clone())
+        .build()
+        .unwrap();
     let mut headers = http::HeaderMap::new();
     headers.insert("authorization", "Bearer opaque-1".parse().unwrap());
 

@@ -155,29 +155,6 @@ pub fn world() -> World {
         .key("catalog-app", "catalog-key")
         .build();
     let topology = Topology::builder()
-        .mechanism(
-            "loopback",
-            Arc::new(NetworkVerifier::builder().allow_loopback().build()),
-        )
-        .mechanism(
-            "ten",
-            Arc::new(
-                NetworkVerifier::builder()
-                    .allow("10.0.0.0/8")
-                    .unwrap()
-                    .trusted_proxy("127.0.0.1")
-                    .unwrap()
-                    .build(),
-            ),
-        )
-        .mechanism(
-            "app",
-            Arc::new(AnyOf::new([
-                ("jwt", Arc::new(jwt) as _),
-                ("keys", Arc::new(keys) as _),
-            ])),
-        )
-        .mechanism("remote-jwt", Arc::new(remote))
         .domain(Domain::builder("shop").trust("loopback").access("app"))
         .domain(Domain::builder("vault").trust("ten"))
         .domain(Domain::builder("remote").access("remote-jwt"))
@@ -226,13 +203,37 @@ pub fn world() -> World {
                 .methods(["GET"])
                 .claim_equals("role", "admin"),
         )
+        .realm("shop")
         .build()
         .unwrap();
     let audit = Arc::new(MemoryAuditSink::default());
     let enforcer = Enforcer::builder(topology)
+        .mechanism(
+            "loopback",
+            Arc::new(NetworkVerifier::builder().allow_loopback().build()),
+        )
+        .mechanism(
+            "ten",
+            Arc::new(
+                NetworkVerifier::builder()
+                    .allow("10.0.0.0/8")
+                    .unwrap()
+                    .trusted_proxy("127.0.0.1")
+                    .unwrap()
+                    .build(),
+            ),
+        )
+        .mechanism(
+            "app",
+            Arc::new(AnyOf::new([
+                ("jwt", Arc::new(jwt) as _),
+                ("keys", Arc::new(keys) as _),
+            ])),
+        )
+        .mechanism("remote-jwt", Arc::new(remote))
         .audit(audit.clone())
-        .realm("shop")
-        .build();
+        .build()
+        .unwrap();
 
     let mut tokens = HashMap::new();
     tokens.insert("read", key.sign(&claims(ISS, "shop", "orders:read")));

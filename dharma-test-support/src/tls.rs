@@ -242,15 +242,16 @@ pub fn mtls_world(method: &str, path: &str) -> MtlsWorld {
         .build()
         .unwrap();
     let topology = Topology::builder()
-        .mechanism("mtls", Arc::new(mtls))
         .domain(Domain::builder("outer").trust("mtls"))
         .endpoint(Endpoint::interior("outer", path).methods([method]))
         .build()
         .unwrap();
     let audit = Arc::new(dharma_core::audit::MemoryAuditSink::default());
     let enforcer = dharma_core::Enforcer::builder(topology)
+        .mechanism("mtls", Arc::new(mtls))
         .audit(audit.clone())
-        .build();
+        .build()
+        .unwrap();
     MtlsWorld {
         root,
         server,

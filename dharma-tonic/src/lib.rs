@@ -16,11 +16,12 @@
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let topology = Topology::builder()
-//!     .mechanism("inside", Arc::new(NetworkVerifier::builder().allow_loopback().build()))
 //!     .domain(Domain::builder("inner").trust("inside"))
 //!     .endpoint(Endpoint::interior("inner", "/ledger.Ledger/Append").methods(["POST"]))
 //!     .build()?;
-//! let layer = DharmaGrpcLayer::new(Enforcer::builder(topology).build());
+//! let inside = NetworkVerifier::builder().allow_loopback().build();
+//! let enforcer = Enforcer::builder(topology).mechanism("inside", Arc::new(inside)).build()?;
+//! let layer = DharmaGrpcLayer::new(enforcer);
 //! let server = tonic::transport::Server::builder().layer(layer);
 //! // server.add_service(LedgerServer::new(ledger)).serve(addr).await?;
 //! # let _ = server; Ok(()) }

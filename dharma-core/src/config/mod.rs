@@ -68,14 +68,14 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::{
-    Enforcer,
+    Enforcer, Mechanisms,
     apikey::ApiKeyError,
     audit::AuditSink,
     clock::Clock,
-    enforcer::Unmatched,
     introspect::IntrospectionConfigError,
     jwks::{HttpClient, KeySourceError, RefreshHandle},
     jwt::{JwtConfigError, JwtVerifier},
+    model::Unmatched,
     model::{ClaimRule, Domain, Endpoint, Topology, TopologyError},
     network::NetworkError,
     verifier::Verifier,
@@ -343,9 +343,12 @@ impl ConfigLoader {
             custom: self.custom,
         };
         let built = mechanism::build_all(file.mechanisms, &context)?;
-        let mut topology = Topology::builder();
-        for (name, verifier) in &built.verifiers {
-            topology = topology.mechanism(name, verifier.clone());
+        let mut topology = Topology::builder().unmatched(match file.enforcer.unmatched {
+            UnmatchedSetting::Deny => Unmatched::Deny,
+            UnmatchedSetting::Allow => Unmatched::Allow,
+        });
+        if let Some(realm) = &file.enforcer.realm {
+            topology = topology.realm(realm);
         }
         for d in file.domains {
             let mut b = Domain::builder(&d.name);
@@ -389,14 +392,11 @@ impl ConfigLoader {
             }
             topology = topology.endpoint(b);
         }
-        let mut enforcer =
-            Enforcer::builder(topology.build()?).unmatched(match file.enforcer.unmatched {
-                UnmatchedSetting::Deny => Unmatched::Deny,
-                UnmatchedSetting::Allow => Unmatched::Allow,
-            });
-        if let Some(realm) = &file.enforcer.realm {
-            enforcer = enforcer.realm(realm);
+        let mut mechanisms = Mechanisms::new();
+        for (name, verifier) in &built.verifiers {
+            mechanisms.insert(name, verifier.clone());
         }
+        let mut enforcer = Enforcer::builder(topology.build()?).mechanisms(&mechanisms);
         if let Some(audit) = self.audit {
             enforcer = enforcer.audit(audit);
         }
@@ -404,7 +404,8 @@ impl ConfigLoader {
             enforcer = enforcer.clock(clock);
         }
         Ok(Loaded {
-            enforcer: enforcer.build(),
+            enforcer: enforcer.build()?,
+            mechanisms,
             jwt: built.jwt,
         })
     }
@@ -430,6 +431,7 @@ fn to_json(value: toml::Value) -> Option<Value> {
 #[derive(Debug)]
 pub struct Loaded {
     enforcer: Enforcer,
+    mechanisms: Mechanisms,
     jwt: Vec<(String, JwtVerifier)>,
 }
 
@@ -437,6 +439,11 @@ impl Loaded {
     /// The enforcer to hand to an adapter.
     pub fn enforcer(&self) -> &Enforcer {
         &self.enforcer
+    }
+
+    /// The mechanism instances, by name.
+    pub fn mechanisms(&self) -> &Mechanisms {
+        &self.mechanisms
     }
 
     /// A JWT mechanism by name.

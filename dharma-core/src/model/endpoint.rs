@@ -20,7 +20,6 @@ use crate::{
     context::{Claims, Lane},
     names::{DomainName, MechanismName, Scope},
     reject::{ForbiddenReason, Rejection},
-    verifier::Verifier,
 };
 
 /// Who may reach an endpoint, and so which of its domain's mechanisms checks a request.
@@ -142,8 +141,9 @@ pub struct Endpoint {
     pub(super) requirements: Requirements,
     pub(super) hierarchical: bool,
     pub(super) allow_identified: bool,
-    /// The mechanisms that may admit a request, fast lane first; resolved when built.
-    pub(super) lanes: Vec<(Lane, MechanismName, Arc<dyn Verifier>)>,
+    /// The mechanisms that may admit a request, fast lane first, each with its position
+    /// in [`Topology::mechanisms`](super::Topology::mechanisms).
+    pub(super) lanes: Vec<(Lane, MechanismName, usize)>,
 }
 
 impl Endpoint {
@@ -203,7 +203,7 @@ impl Endpoint {
         self.allow_identified
     }
 
-    pub(crate) fn lanes(&self) -> &[(Lane, MechanismName, Arc<dyn Verifier>)] {
+    pub(crate) fn lanes(&self) -> &[(Lane, MechanismName, usize)] {
         &self.lanes
     }
 

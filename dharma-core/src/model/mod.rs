@@ -12,4 +12,4 @@ pub use domain::{Domain, DomainBuilder};
 pub use endpoint::{ClaimRule, Endpoint, EndpointBuilder, Exposure, Requirements};
 pub use path::{PathError, PathPattern, PatternError, check_request_path};
 pub use routes::Classified;
-pub use topology::{Topology, TopologyBuilder, TopologyError, TopologyErrorKind};
+pub use topology::{Topology, TopologyBuilder, TopologyError, TopologyErrorKind, Unmatched};

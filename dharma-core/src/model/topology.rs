@@ -1,21 +1,13 @@
-//! The validated whole: mechanisms, domains in their hierarchy, and endpoints.
+//! The validated whole: domains in their hierarchy, endpoints, and the names of the
+//! mechanisms they use. A topology is data: it holds no mechanism instance, so tools can
+//! read and check a policy without building anything, and a reload can pair a new
+//! topology with the instances already running.
 //!
 //! ```
-//! use std::sync::Arc;
 //! use dharma_core::model::{Domain, Endpoint, Topology};
-//! # use dharma_core::{Authenticated, RequestView, Verifier, reject::Rejection, util::BoxFuture};
-//! # #[derive(Debug)] struct AnyVerifier;
-//! # impl Verifier for AnyVerifier {
-//! #     fn verify<'a>(&'a self, _: &'a RequestView<'a>) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
-//! #         Box::pin(async { Err(Rejection::MissingCredentials) })
-//! #     }
-//! # }
-//! # let org_jwt = Arc::new(AnyVerifier);
-//! # let network = Arc::new(AnyVerifier);
 //!
+//! // Mechanisms are named here; their instances are supplied to the enforcer.
 //! let topology = Topology::builder()
-//!     .mechanism("org-jwt", org_jwt)
-//!     .mechanism("network", network)
 //!     .domain(Domain::builder("outer").trust("org-jwt").access("org-jwt"))
 //!     .domain(Domain::builder("inner").parent("outer").access("org-jwt").trust("network"))
 //!     .endpoint(Endpoint::boundary("inner", "/payments").methods(["POST"]))
@@ -23,10 +15,11 @@
 //!
 //! let ep = topology.classify(&http::Method::POST, "/payments").endpoint().unwrap();
 //! assert!(ep.is_hierarchical()); // inner's access mechanism is outer's trust mechanism
+//! assert_eq!(topology.mechanisms().len(), 2);
 //! # Ok::<(), dharma_core::model::TopologyError>(())
 //! ```
 
-use std::{collections::HashMap, fmt, sync::Arc};
+use std::sync::Arc;
 
 use http::Method;
 
@@ -39,7 +32,6 @@ use super::{
 use crate::{
     context::Lane,
     names::{DomainName, MechanismName, NameError},
-    verifier::Verifier,
 };
 
 /// A topology that cannot be built, naming the offending domain, endpoint or mechanism.
@@ -51,7 +43,7 @@ pub struct TopologyError {
 }
 
 impl TopologyError {
-    pub(super) fn new(item: String, kind: TopologyErrorKind) -> Self {
+    pub(crate) fn new(item: String, kind: TopologyErrorKind) -> Self {
         Self { item, kind }
     }
     /// The offending item, as `domain "inner"`, `endpoint "GET /x"` or `mechanism "m"`.
@@ -80,7 +72,7 @@ pub enum TopologyErrorKind {
     /// Following parents leads back to the domain.
     #[error("the parent chain forms a cycle")]
     Cycle,
-    /// A mechanism name that is not registered.
+    /// A mechanism the topology names has no instance.
     #[error("mechanism {0:?} is not registered")]
     UnknownMechanism(String),
     /// The endpoint's domain is not declared.
@@ -109,23 +101,27 @@ pub enum TopologyErrorKind {
     RouteConflict(String),
 }
 
-/// Domains, endpoints and the mechanisms they name, validated together.
-#[derive(Clone)]
+/// What to do with a request that matches no declared endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Unmatched {
+    /// Refuse it with `404` (the default).
+    #[default]
+    Deny,
+    /// Let it through with no identities (audited as `unmatched`).
+    Allow,
+}
+
+/// Domains, endpoints and the names of the mechanisms they use, validated together,
+/// with what the enforcer does with requests to no endpoint.
+#[derive(Debug, Clone)]
 pub struct Topology {
-    mechanisms: HashMap<MechanismName, Arc<dyn Verifier>>,
+    mechanisms: Vec<MechanismName>,
     domains: Vec<Domain>,
     endpoints: Vec<Endpoint>,
     routes: Routes,
-}
-
-impl fmt::Debug for Topology {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Topology")
-            .field("mechanisms", &self.mechanisms.keys().collect::<Vec<_>>())
-            .field("domains", &self.domains)
-            .field("endpoints", &self.endpoints)
-            .finish()
-    }
+    unmatched: Unmatched,
+    realm: Option<Arc<str>>,
 }
 
 impl Topology {
@@ -149,9 +145,19 @@ impl Topology {
         &self.endpoints
     }
 
-    /// A registered mechanism.
-    pub fn mechanism(&self, name: &MechanismName) -> Option<&Arc<dyn Verifier>> {
-        self.mechanisms.get(name)
+    /// The mechanisms the domains name, each once, in the order first named.
+    pub fn mechanisms(&self) -> &[MechanismName] {
+        &self.mechanisms
+    }
+
+    /// What happens to a request that matches no endpoint.
+    pub fn unmatched(&self) -> Unmatched {
+        self.unmatched
+    }
+
+    /// The `realm` of `WWW-Authenticate` challenges.
+    pub fn realm(&self) -> Option<&Arc<str>> {
+        self.realm.as_ref()
     }
 
     /// The hierarchical endpoints (see [`Endpoint::is_hierarchical`]).
@@ -191,32 +197,26 @@ impl Topology {
     }
 }
 
-/// Collects mechanisms, domains and endpoints, then validates them in [`build`](Self::build).
-#[derive(Default)]
+/// Collects domains and endpoints, then validates them in [`build`](Self::build).
+#[derive(Debug, Default, Clone)]
 #[must_use]
 pub struct TopologyBuilder {
-    mechanisms: Vec<(String, Arc<dyn Verifier>)>,
     domains: Vec<DomainBuilder>,
     endpoints: Vec<EndpointBuilder>,
-}
-
-impl fmt::Debug for TopologyBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TopologyBuilder")
-            .field(
-                "mechanisms",
-                &self.mechanisms.iter().map(|(n, _)| n).collect::<Vec<_>>(),
-            )
-            .field("domains", &self.domains)
-            .field("endpoints", &self.endpoints)
-            .finish()
-    }
+    unmatched: Unmatched,
+    realm: Option<String>,
 }
 
 impl TopologyBuilder {
-    /// Registers a mechanism under a name that domains refer to.
-    pub fn mechanism(mut self, name: &str, verifier: Arc<dyn Verifier>) -> Self {
-        self.mechanisms.push((name.to_owned(), verifier));
+    /// What to do with requests to no declared endpoint (default: refuse with `404`).
+    pub fn unmatched(mut self, unmatched: Unmatched) -> Self {
+        self.unmatched = unmatched;
+        self
+    }
+
+    /// The `realm` of `WWW-Authenticate` challenges. Control characters are replaced.
+    pub fn realm(mut self, realm: &str) -> Self {
+        self.realm = Some(realm.to_owned());
         self
     }
 
@@ -234,8 +234,13 @@ impl TopologyBuilder {
 
     /// Validates everything and derives the hierarchical endpoints.
     pub fn build(self) -> Result<Topology, TopologyError> {
-        let mechanisms = build_mechanisms(self.mechanisms)?;
-        let domains = build_domains(self.domains, &mechanisms)?;
+        let domains = build_domains(self.domains)?;
+        let mut mechanisms: Vec<MechanismName> = Vec::new();
+        for name in domains.iter().flat_map(|d| d.trust.iter().chain(&d.access)) {
+            if !mechanisms.contains(name) {
+                mechanisms.push(name.clone());
+            }
+        }
         let endpoints = self
             .endpoints
             .into_iter()
@@ -247,30 +252,13 @@ impl TopologyBuilder {
             domains,
             endpoints,
             routes,
+            unmatched: self.unmatched,
+            realm: self.realm.map(Arc::from),
         })
     }
 }
 
-fn build_mechanisms(
-    specs: Vec<(String, Arc<dyn Verifier>)>,
-) -> Result<HashMap<MechanismName, Arc<dyn Verifier>>, TopologyError> {
-    let mut out = HashMap::new();
-    for (name, verifier) in specs {
-        let item = || format!("mechanism {name:?}");
-        let parsed: MechanismName = name
-            .parse()
-            .map_err(|e: NameError| TopologyError::new(item(), e.into()))?;
-        if out.insert(parsed, verifier).is_some() {
-            return Err(TopologyError::new(item(), TopologyErrorKind::Duplicate));
-        }
-    }
-    Ok(out)
-}
-
-fn build_domains(
-    specs: Vec<DomainBuilder>,
-    mechanisms: &HashMap<MechanismName, Arc<dyn Verifier>>,
-) -> Result<Vec<Domain>, TopologyError> {
+fn build_domains(specs: Vec<DomainBuilder>) -> Result<Vec<Domain>, TopologyError> {
     let mut domains: Vec<Domain> = Vec::with_capacity(specs.len());
     for spec in &specs {
         let item = || format!("domain {:?}", spec.name);
@@ -280,15 +268,7 @@ fn build_domains(
             return Err(TopologyError::new(item(), TopologyErrorKind::Duplicate));
         }
         let mechanism = |m: &Option<String>| -> Result<Option<MechanismName>, TopologyError> {
-            let Some(m) = m else { return Ok(None) };
-            let parsed: MechanismName = m.parse().map_err(wrap)?;
-            if !mechanisms.contains_key(&parsed) {
-                return Err(TopologyError::new(
-                    item(),
-                    TopologyErrorKind::UnknownMechanism(m.clone()),
-                ));
-            }
-            Ok(Some(parsed))
+            m.as_deref().map(str::parse).transpose().map_err(wrap)
         };
         domains.push(Domain {
             name,
@@ -327,7 +307,7 @@ fn build_domains(
 fn build_endpoint(
     spec: EndpointBuilder,
     domains: &[Domain],
-    mechanisms: &HashMap<MechanismName, Arc<dyn Verifier>>,
+    mechanisms: &[MechanismName],
 ) -> Result<Endpoint, TopologyError> {
     let methods = spec
         .methods
@@ -376,17 +356,22 @@ fn build_endpoint(
         .collect::<Result<Vec<_>, NameError>>()
         .map_err(|e| TopologyError::new(item(), e.into()))?;
     let mut lanes = Vec::new();
-    let resolve = |name: &MechanismName| mechanisms.get(name).map(|v| (name.clone(), v.clone()));
+    let resolve = |name: &MechanismName| {
+        mechanisms
+            .iter()
+            .position(|m| m == name)
+            .map(|slot| (name.clone(), slot))
+    };
     if spec.exposure.is_interior()
-        && let Some((name, v)) = domain.trust.as_ref().and_then(resolve)
+        && let Some((name, slot)) = domain.trust.as_ref().and_then(resolve)
     {
-        lanes.push((Lane::Trust, name, v));
+        lanes.push((Lane::Trust, name, slot));
     }
     if spec.exposure.is_boundary()
         && domain.access != domain.trust.clone().filter(|_| spec.exposure.is_interior())
-        && let Some((name, v)) = domain.access.as_ref().and_then(resolve)
+        && let Some((name, slot)) = domain.access.as_ref().and_then(resolve)
     {
-        lanes.push((Lane::Access, name, v));
+        lanes.push((Lane::Access, name, slot));
     }
     let hierarchical = spec.exposure.is_boundary()
         && domain.parent.as_ref().is_some_and(|p| {
@@ -417,23 +402,9 @@ fn build_endpoint(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Authenticated, RequestView, reject::Rejection, util::BoxFuture};
-
-    #[derive(Debug)]
-    struct Never;
-    impl Verifier for Never {
-        fn verify<'a>(
-            &'a self,
-            _: &'a RequestView<'a>,
-        ) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
-            Box::pin(async { Err(Rejection::MissingCredentials) })
-        }
-    }
 
     fn base() -> TopologyBuilder {
         Topology::builder()
-            .mechanism("jwt", Arc::new(Never))
-            .mechanism("net", Arc::new(Never))
             .domain(Domain::builder("outer").trust("jwt").access("jwt"))
             .domain(
                 Domain::builder("inner")
@@ -486,9 +457,9 @@ mod tests {
             err(Topology::builder().domain(Domain::builder("a").parent("a"))),
             r#"domain "a": the parent chain forms a cycle"#
         );
-        assert_eq!(
-            err(base().domain(Domain::builder("x").access("oauth"))),
-            r#"domain "x": mechanism "oauth" is not registered"#
+        assert!(
+            err(base().domain(Domain::builder("x").access("Bad Mechanism")))
+                .starts_with(r#"domain "x": invalid mechanism name"#)
         );
         assert!(
             err(base().domain(Domain::builder("Bad Name")))

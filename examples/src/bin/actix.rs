@@ -32,16 +32,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .build()?;
     let topology = Topology::builder()
-        .mechanism("oauth", Arc::new(jwt))
         .domain(Domain::builder("outer").access("oauth"))
         .endpoint(
             Endpoint::boundary("outer", "/orders/{id}")
                 .methods(["GET"])
                 .scopes(["orders:read"]),
         )
+        .realm("orders")
         .build()?;
     // Built once: every worker shares its keys and caches.
-    let enforcer = Enforcer::builder(topology).realm("orders").build();
+    let enforcer = Enforcer::builder(topology)
+        .mechanism("oauth", Arc::new(jwt))
+        .build()?;
     let server = HttpServer::new(move || {
         App::new()
             .wrap(DharmaMiddleware::new(enforcer.clone()))

@@ -25,7 +25,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .build()?;
     let topology = Topology::builder()
-        .mechanism("oauth", Arc::new(jwt))
         .domain(Domain::builder("outer").access("oauth"))
         .endpoint(
             Endpoint::boundary("outer", "/grpc.health.v1.Health/Check")
@@ -38,7 +37,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let server = tonic::transport::Server::builder()
-        .layer(DharmaGrpcLayer::new(Enforcer::builder(topology).build()))
+        .layer(DharmaGrpcLayer::new(
+            Enforcer::builder(topology)
+                .mechanism("oauth", Arc::new(jwt))
+                .build()?,
+        ))
         .add_service(health)
         .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
     tokio::spawn(server);
