@@ -24,8 +24,8 @@ use std::{hint::black_box, time::Instant};
 use criterion::{Criterion, criterion_group};
 use dharma_benches::{AUDIENCE, ISSUER, block_on, fresh_passes, jwt_verifier, token, tokens};
 use dharma_core::{
-    introspect::{ClientAuth, IntrospectionVerifier},
-    jwt::{X5cBinding, X5cJwtVerifier},
+    mechanism::introspection::{ClientAuth, IntrospectionVerifier},
+    mechanism::x5c::{X5cBinding, X5cJwtVerifier},
     pki::OrgCa,
 };
 use dharma_test_support::{

@@ -25,7 +25,7 @@ use std::{
 
 use dharma_core::{
     Enforcer,
-    jwt::{IssuerSpec, JwtVerifier, VerifyingKey},
+    mechanism::jwt::{IssuerSpec, JwtVerifier, VerifyingKey},
     model::{Domain, Endpoint, Topology},
 };
 use dharma_test_support::{TestKey, keys::claims};

@@ -6,7 +6,7 @@
 //! use std::sync::Arc;
 //! use actix_web::{App, HttpResponse, web};
 //! use dharma_actix::{Authorized, DharmaMiddleware};
-//! use dharma_core::{Enforcer, network::NetworkVerifier};
+//! use dharma_core::{Enforcer, mechanism::network::NetworkVerifier};
 //! use dharma_core::model::{Domain, Endpoint, Topology};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -12,7 +12,7 @@
 //! use std::sync::Arc;
 //! use axum::{Router, routing::get};
 //! use dharma_axum::{Authorized, DharmaLayer};
-//! use dharma_core::{Enforcer, jwt::{IssuerSpec, JwtVerifier}};
+//! use dharma_core::{Enforcer, mechanism::jwt::{IssuerSpec, JwtVerifier}};
 //! use dharma_core::model::{Domain, Endpoint, Topology};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {

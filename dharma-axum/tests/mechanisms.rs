@@ -15,13 +15,13 @@ use axum::{Router, routing::get};
 use dharma_axum::{Authorized, DharmaLayer};
 use dharma_core::{
     Assurance, Enforcer,
-    apikey::ApiKeyVerifier,
     audit::MemoryAuditSink,
-    combine::{AllOf, AnyOf},
-    jwt::{IssuerSpec, JwtVerifier, VerifyingKey},
+    mechanism::accountability::AccountabilityJwt,
+    mechanism::api_key::ApiKeyVerifier,
+    mechanism::combine::{AllOf, AnyOf},
+    mechanism::jwt::{IssuerSpec, JwtVerifier, VerifyingKey},
+    mechanism::network::NetworkVerifier,
     model::{Domain, Endpoint, Topology},
-    network::NetworkVerifier,
-    propagate::PropagatedJwt,
 };
 use dharma_test_support::{TestKey, client::send, keys::claims, server::serve_axum};
 use http::Method;
@@ -93,7 +93,7 @@ async fn app(trust_loopback_proxy: bool) -> App {
                     "isolated",
                     Arc::new(AllOf::new([
                         ("network", network as _),
-                        ("caller", Arc::new(PropagatedJwt::new(jwt.clone())) as _),
+                        ("caller", Arc::new(AccountabilityJwt::new(jwt.clone())) as _),
                     ])),
                 )
                 .mechanism(

@@ -16,12 +16,12 @@ use axum::{
 };
 use dharma_axum::{Authorized, Claims, DharmaLayer};
 use dharma_core::{
-    Authenticated, Enforcer, Identity, IdentityKind, Lane, RequestView, Unmatched, Verifier,
+    Authenticated, BoxFuture, Enforcer, Identity, IdentityKind, Lane, RequestView, Unmatched,
+    Verifier,
     audit::{MemoryAuditSink, Outcome},
-    jwt::{IssuerSpec, JwtVerifier},
+    mechanism::jwt::{IssuerSpec, JwtVerifier},
     model::{Domain, Endpoint, Topology},
     reject::Rejection,
-    util::BoxFuture,
 };
 use dharma_test_support::{
     TestKey,

@@ -17,7 +17,7 @@ use dharma_core::{
     Enforcer,
     audit::{MemoryAuditSink, Outcome},
     clock::{Clock, ManualClock},
-    jwt::{IssuerSpec, JwtVerifier},
+    mechanism::jwt::{IssuerSpec, JwtVerifier},
     model::{Domain, Endpoint, Topology},
 };
 use dharma_test_support::{

@@ -24,8 +24,8 @@ use http::Method;
 
 use crate::{
     context::{Assurance, IdentityKind, Lane},
+    mechanism::BranchOutcome,
     names::{DomainName, Issuer, MechanismName},
-    verifier::BranchOutcome,
 };
 
 /// The tracing target of [`TracingAuditSink`].

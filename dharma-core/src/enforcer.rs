@@ -45,6 +45,7 @@ use crate::{
     audit::{AuditEvent, AuditIdentity, AuditSink, Outcome, PolicyEvent, TracingAuditSink},
     clock::{Clock, SystemClock},
     context::{Identity, Lane, SecurityContext, principal},
+    mechanism::{BranchOutcome, Verifier},
     model::{
         Classified, Endpoint, Exposure, Topology, TopologyError, TopologyErrorKind, Unmatched,
         check_request_path,
@@ -53,7 +54,6 @@ use crate::{
     reject::{Denial, MalformedRequest, Rejection},
     request::RequestView,
     util::truncate,
-    verifier::{BranchOutcome, Verifier},
 };
 
 /// The outcome of [`Enforcer::decide`].

@@ -2,31 +2,27 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod apikey;
 pub mod audit;
 pub mod clock;
-pub mod combine;
 pub mod config;
 mod context;
 mod enforcer;
-pub mod introspect;
+pub mod jose;
 mod json;
 pub mod jwks;
-pub mod jwt;
+pub mod mechanism;
 pub mod model;
-pub mod mtls;
 pub mod names;
-pub mod network;
 pub mod pki;
-pub mod propagate;
 pub mod reject;
 mod request;
-pub mod util;
-mod verifier;
+pub mod transport;
+mod util;
 
 pub use context::{Assurance, Claims, Identity, IdentityKind, Lane, SecurityContext};
 pub use enforcer::{Decision, Enforcer, EnforcerBuilder, Mechanisms, Permit, Snapshot};
+pub use mechanism::{Authenticated, BranchOutcome, Verifier};
 pub use model::Unmatched;
 pub use reject::{Denial, Rejection};
 pub use request::{CredentialsError, PeerCertificates, RequestView};
-pub use verifier::{Authenticated, BranchOutcome, Verifier};
+pub use util::BoxFuture;

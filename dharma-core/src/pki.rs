@@ -37,7 +37,7 @@ use x509_parser::{
     public_key::PublicKey,
 };
 
-use crate::{jwt::VerifyingKey, names::SpiffeId, util::truncate};
+use crate::{jose::VerifyingKey, names::SpiffeId, util::truncate};
 
 /// A CA bundle that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

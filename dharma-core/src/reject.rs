@@ -32,8 +32,8 @@ use std::sync::Arc;
 use http::{HeaderValue, StatusCode};
 
 use crate::{
-    jwks::KeySourceError, model::PathError, names::Scope, request::CredentialsError,
-    verifier::BranchOutcome,
+    jwks::KeySourceError, mechanism::BranchOutcome, model::PathError, names::Scope,
+    request::CredentialsError,
 };
 
 /// A refusal, with the reason kept for the audit trail.
@@ -155,7 +155,7 @@ pub enum UnavailableError {
     KeySource(#[from] KeySourceError),
     /// The introspection endpoint failed, timed out or answered nonsense.
     #[error(transparent)]
-    Introspection(#[from] crate::introspect::IntrospectionError),
+    Introspection(#[from] crate::mechanism::introspection::IntrospectionError),
 }
 
 /// Why a token is not valid. `Display` quotes and truncates anything the token said.

@@ -9,7 +9,7 @@
 
 use dharma_core::{
     Rejection,
-    jwt::{IssuerSpec, JwtVerifier},
+    mechanism::jwt::{IssuerSpec, JwtVerifier},
     reject::TokenError,
 };
 use dharma_test_support::{
@@ -277,7 +277,7 @@ async fn non_json_and_deeply_nested_json() {
     let big = JwtVerifier::builder()
         .issuer(
             IssuerSpec::new(&t.iss)
-                .keys([dharma_core::jwt::VerifyingKey::from_jwk(&t.key.jwk()).unwrap()])
+                .keys([dharma_core::mechanism::jwt::VerifyingKey::from_jwk(&t.key.jwk()).unwrap()])
                 .audience(AUD),
         )
         .max_token_bytes(4 << 20)

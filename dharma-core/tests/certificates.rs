@@ -16,8 +16,9 @@ use std::{
 use dharma_core::{
     Rejection, RequestView, Verifier,
     clock::ManualClock,
-    jwt::{IssuerSpec, JwtVerifier, VerifyingKey, X5cBinding, X5cJwtVerifier},
-    mtls::MtlsVerifier,
+    mechanism::jwt::{IssuerSpec, JwtVerifier, VerifyingKey},
+    mechanism::mtls::MtlsVerifier,
+    mechanism::x5c::{X5cBinding, X5cJwtVerifier},
     pki::{CertificateError, OrgCa, thumbprint},
     reject::TokenError,
 };

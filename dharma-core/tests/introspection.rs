@@ -13,7 +13,7 @@ use std::{sync::Arc, time::Duration};
 use dharma_core::{
     Decision, Enforcer, IdentityKind, Rejection, RequestView,
     audit::MemoryAuditSink,
-    introspect::{ClientAuth, IntrospectionVerifier},
+    mechanism::introspection::{ClientAuth, IntrospectionVerifier},
     model::{Domain, Endpoint, Topology},
     reject::TokenError,
 };

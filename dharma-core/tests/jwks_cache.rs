@@ -14,7 +14,7 @@ use dharma_core::{
     Rejection,
     clock::{Clock, ManualClock},
     jwks::{CachePolicy, KeySourceError},
-    jwt::{IssuerSpec, JwtVerifier},
+    mechanism::jwt::{IssuerSpec, JwtVerifier},
     reject::{TokenError, UnavailableError},
 };
 use dharma_test_support::{
@@ -407,14 +407,14 @@ struct Recording {
     body: String,
 }
 
-impl dharma_core::jwks::HttpClient for Recording {
+impl dharma_core::transport::HttpClient for Recording {
     fn send<'a>(
         &'a self,
         request: http::Request<bytes::Bytes>,
         max_body: usize,
-    ) -> dharma_core::util::BoxFuture<
+    ) -> dharma_core::BoxFuture<
         'a,
-        Result<dharma_core::jwks::HttpResponse, dharma_core::jwks::HttpError>,
+        Result<dharma_core::transport::HttpResponse, dharma_core::transport::HttpError>,
     > {
         self.seen
             .lock()
@@ -422,7 +422,7 @@ impl dharma_core::jwks::HttpClient for Recording {
             .push((request.uri().to_string(), max_body));
         let body = bytes::Bytes::from(self.body.clone());
         Box::pin(async move {
-            Ok(dharma_core::jwks::HttpResponse::new(
+            Ok(dharma_core::transport::HttpResponse::new(
                 http::StatusCode::OK,
                 http::HeaderMap::new(),
                 body,

@@ -16,9 +16,9 @@ use std::{
 
 use dharma_core::{
     RequestView, Verifier,
-    jwt::{IssuerSpec, JwtVerifier, VerifyingKey},
+    mechanism::jwt::{IssuerSpec, JwtVerifier, VerifyingKey},
+    mechanism::network::NetworkVerifier,
     model::{Domain, Endpoint, Topology, check_request_path},
-    network::NetworkVerifier,
 };
 use dharma_test_support::TestKey;
 use futures_util::FutureExt;

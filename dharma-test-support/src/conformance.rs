@@ -5,13 +5,13 @@ use std::{collections::HashMap, sync::Arc};
 
 use dharma_core::{
     Enforcer,
-    apikey::ApiKeyVerifier,
     audit::MemoryAuditSink,
-    combine::AnyOf,
     jwks::CachePolicy,
-    jwt::{IssuerSpec, JwtVerifier, VerifyingKey},
+    mechanism::api_key::ApiKeyVerifier,
+    mechanism::combine::AnyOf,
+    mechanism::jwt::{IssuerSpec, JwtVerifier, VerifyingKey},
+    mechanism::network::NetworkVerifier,
     model::{Domain, Endpoint, Topology},
-    network::NetworkVerifier,
 };
 use serde::Deserialize;
 use serde_json::json;

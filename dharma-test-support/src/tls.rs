@@ -226,8 +226,8 @@ impl std::fmt::Debug for MtlsWorld {
 /// with SPIFFE IDs of `example.org`.
 pub fn mtls_world(method: &str, path: &str) -> MtlsWorld {
     use dharma_core::{
+        mechanism::mtls::MtlsVerifier,
         model::{Domain, Endpoint, Topology},
-        mtls::MtlsVerifier,
         pki::OrgCa,
     };
     let root = crate::pki::Ca::root("Org Root");

@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use dharma_core::{Enforcer, network::NetworkVerifier};
+//! use dharma_core::{Enforcer, mechanism::network::NetworkVerifier};
 //! use dharma_core::model::{Domain, Endpoint, Topology};
 //! use dharma_tonic::DharmaGrpcLayer;
 //!

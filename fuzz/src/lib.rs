@@ -9,15 +9,16 @@ use std::{
 
 use bytes::Bytes;
 use dharma_core::{
+    BoxFuture,
     clock::ManualClock,
     config::Config,
-    introspect::{ClientAuth, IntrospectionVerifier},
-    jwks::{HttpClient, HttpError, HttpResponse},
-    jwt::{IssuerSpec, JwkSet, JwtVerifier, VerifyingKey, X5cJwtVerifier, jws::Compact},
+    mechanism::introspection::{ClientAuth, IntrospectionVerifier},
+    mechanism::jwt::{IssuerSpec, JwtVerifier, VerifyingKey},
+    mechanism::network::{ForwardedHeader, NetworkVerifier},
+    mechanism::x5c::X5cJwtVerifier,
     model::{Domain, Endpoint, Topology, check_request_path},
-    network::{ForwardedHeader, NetworkVerifier},
     pki::OrgCa,
-    util::BoxFuture,
+    transport::{HttpClient, HttpError, HttpResponse},
 };
 use futures_util::FutureExt;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -52,10 +53,6 @@ pub fn jws(data: &[u8]) {
     let Ok(token) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(jws) = Compact::parse(token) {
-        let _ = jws.payload();
-        let _ = jws.verify(&issuer_key());
-    }
     let verifier = VERIFIER.get_or_init(|| {
         JwtVerifier::builder()
             .issuer(
@@ -72,12 +69,26 @@ pub fn jws(data: &[u8]) {
     let _ = verifier.verify_token(token).now_or_never();
 }
 
-/// One JWK, and a JWK Set document.
+/// One JWK, and a JWK Set document as the key-set cache fetches it.
 pub fn jwk(data: &[u8]) {
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) {
         let _ = VerifyingKey::from_jwk(&value);
     }
-    let _ = JwkSet::parse(data);
+    let client = canned(
+        StatusCode::OK,
+        HeaderMap::new(),
+        Bytes::copy_from_slice(data),
+    );
+    let Ok(verifier) = JwtVerifier::builder()
+        .issuer(IssuerSpec::new("https://issuer.example").jwks_uri("https://issuer.example/jwks"))
+        .audience("api")
+        .http_client(client)
+        .clock(clock())
+        .build()
+    else {
+        return;
+    };
+    let _ = runtime().block_on(verifier.warm_up());
 }
 
 /// An HTTP client that answers every request with one canned response.

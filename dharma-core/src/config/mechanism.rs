@@ -7,17 +7,19 @@ use serde::{Deserialize, de::DeserializeOwned};
 
 use super::{ConfigError, MechanismError};
 use crate::{
-    apikey::ApiKeyVerifier,
     clock::Clock,
-    combine::{AllOf, AnyOf},
-    introspect::{ClientAuth, IntrospectionVerifier},
-    jwks::{CachePolicy, HttpClient},
-    jwt::{Algorithm, IssuerSpec, JwtVerifier, X5cBinding, X5cJwtVerifier},
-    mtls::MtlsVerifier,
-    network::{ForwardedHeader, NetworkVerifier},
+    jwks::CachePolicy,
+    mechanism::Verifier,
+    mechanism::accountability::AccountabilityJwt,
+    mechanism::api_key::ApiKeyVerifier,
+    mechanism::combine::{AllOf, AnyOf},
+    mechanism::introspection::{ClientAuth, IntrospectionVerifier},
+    mechanism::jwt::{Algorithm, IssuerSpec, JwtVerifier},
+    mechanism::mtls::MtlsVerifier,
+    mechanism::network::{ForwardedHeader, NetworkVerifier},
+    mechanism::x5c::{X5cBinding, X5cJwtVerifier},
     pki::OrgCa,
-    propagate::PropagatedJwt,
-    verifier::Verifier,
+    transport::HttpClient,
 };
 
 /// What code adds to the file.
@@ -254,7 +256,7 @@ fn parse(key: &str, mut table: toml::Table) -> Result<Spec, ConfigError> {
             section::<CustomSection>(key, table)?;
             Spec::Custom
         }
-        "propagated_jwt" => Spec::Propagated(section::<PropagatedSection>(key, table)?.jwt),
+        "accountability_jwt" => Spec::Propagated(section::<PropagatedSection>(key, table)?.jwt),
         "all_of" => Spec::AllOf(section::<CombinedSection>(key, table)?.mechanisms),
         "any_of" => Spec::AnyOf(section::<CombinedSection>(key, table)?.mechanisms),
         _ => return Err(ConfigError::Kind(key.to_owned())),
@@ -464,7 +466,7 @@ fn build_one(
                     problem: "not a jwt mechanism",
                 });
             };
-            Arc::new(PropagatedJwt::new(jwt))
+            Arc::new(AccountabilityJwt::new(jwt))
         }
         Spec::AllOf(names) => Arc::new(AllOf::new(branches(&names, built))),
         Spec::AnyOf(names) => Arc::new(AnyOf::new(branches(&names, built))),

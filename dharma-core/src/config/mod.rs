@@ -50,7 +50,7 @@
 //! | `introspection` | `endpoint`, `client_id`, `client_secret` or `client_secret_env`, `client_auth` (`basic`, `post`), `audiences`, `issuer`, `max_ttl_seconds`, `inactive_ttl_seconds`, `timeout_ms` |
 //! | `network` | `allow`, `allow_loopback`, `trusted_proxies`, `forwarded_header` (`x-forwarded-for`, `forwarded`) |
 //! | `api_key` | `header`, `clients` (`client`, `sha256`) |
-//! | `propagated_jwt` | `jwt` (the name of a `jwt` mechanism) |
+//! | `accountability_jwt` | `jwt` (the name of a `jwt` mechanism) |
 //! | `all_of`, `any_of` | `mechanisms` (names, in order) |
 //! | `custom` | none: register the verifier with [`ConfigLoader::mechanism`] |
 //!
@@ -69,16 +69,17 @@ use serde_json::Value;
 
 use crate::{
     Enforcer, Mechanisms,
-    apikey::ApiKeyError,
     audit::AuditSink,
     clock::Clock,
-    introspect::IntrospectionConfigError,
-    jwks::{HttpClient, KeySourceError, RefreshHandle},
-    jwt::{JwtConfigError, JwtVerifier},
+    jwks::{KeySourceError, RefreshHandle},
+    mechanism::Verifier,
+    mechanism::api_key::ApiKeyError,
+    mechanism::introspection::IntrospectionConfigError,
+    mechanism::jwt::{JwtConfigError, JwtVerifier},
+    mechanism::network::NetworkError,
     model::Unmatched,
     model::{ClaimRule, Domain, Endpoint, Topology, TopologyError},
-    network::NetworkError,
-    verifier::Verifier,
+    transport::HttpClient,
 };
 
 /// A configuration that cannot be loaded.
@@ -107,7 +108,7 @@ pub enum ConfigError {
     },
     /// A mechanism's `kind` is missing or unknown.
     #[error(
-        "mechanisms.{0}: kind must be one of jwt, x5c_jwt, introspection, mtls, network, api_key, propagated_jwt, all_of, any_of, custom"
+        "mechanisms.{0}: kind must be one of jwt, x5c_jwt, introspection, mtls, network, api_key, accountability_jwt, all_of, any_of, custom"
     )]
     Kind(String),
     /// A mechanism's settings are inconsistent.
@@ -175,10 +176,10 @@ pub enum MechanismError {
     ApiKey(#[from] ApiKeyError),
     /// Mutual-TLS settings.
     #[error(transparent)]
-    Mtls(#[from] crate::mtls::MtlsConfigError),
+    Mtls(#[from] crate::mechanism::mtls::MtlsConfigError),
     /// x5c settings.
     #[error(transparent)]
-    X5c(#[from] crate::jwt::X5cConfigError),
+    X5c(#[from] crate::mechanism::x5c::X5cConfigError),
     /// The CA bundle.
     #[error(transparent)]
     Pki(#[from] crate::pki::PkiError),

@@ -179,7 +179,7 @@ fn errors_point_to_the_offending_key() {
     );
     assert_eq!(
         error(&with("kind = \"jwt\"", "kind = \"saml\"")),
-        "mechanisms.org-jwt: kind must be one of jwt, x5c_jwt, introspection, mtls, network, api_key, propagated_jwt, all_of, any_of, custom"
+        "mechanisms.org-jwt: kind must be one of jwt, x5c_jwt, introspection, mtls, network, api_key, accountability_jwt, all_of, any_of, custom"
     );
 }
 
@@ -263,7 +263,7 @@ const MECHANISMS: &str = r#"
     forwarded_header = "forwarded"
 
     [mechanisms.caller]
-    kind = "propagated_jwt"
+    kind = "accountability_jwt"
     jwt = "org-jwt"
 
     [mechanisms.trust]

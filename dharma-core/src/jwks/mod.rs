@@ -16,7 +16,7 @@
 //!   never replaces them, and one unusable key never discards the rest of a set;
 //! - fetches have a [timeout](CachePolicy::fetch_timeout) and a
 //!   [size limit](CachePolicy::max_response_bytes); the HTTP client is injectable
-//!   ([`HttpClient`]).
+//!   ([`HttpClient`](crate::transport::HttpClient)).
 //!
 //! ```
 //! use std::time::Duration;
@@ -29,22 +29,18 @@
 //! ```
 
 mod cache_control;
-mod http;
 mod source;
 mod store;
 
 use std::time::Duration;
 
-#[cfg(feature = "http-client")]
-pub use self::http::HyperClient;
-pub use self::http::{HttpClient, HttpError, HttpResponse};
 pub(crate) use self::source::check_url;
 pub use self::source::{KeySource, SourceError};
 pub use self::store::RefreshHandle;
 pub(crate) use self::store::spawn_refresher;
 pub(crate) use self::store::{KeyLookupError, KeyStatus, KeyStore};
 
-use crate::jwt::JwkSetError;
+use crate::{jose::JwkSetError, transport::HttpError};
 
 /// Why keys could not be loaded from a key source. Kept for the audit trail; clients
 /// only see a generic `503`.

@@ -12,7 +12,7 @@ use std::{fmt, net::IpAddr, sync::Arc};
 
 use http::Uri;
 
-use crate::jwt::VerifyingKey;
+use crate::jose::VerifyingKey;
 
 /// A key source URL that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -12,14 +12,12 @@ use arc_swap::ArcSwapOption;
 use futures_util::{FutureExt, future::Shared};
 use http::Uri;
 
-use super::{
-    CachePolicy, HttpClient, KeySource, KeySourceError, cache_control, http::get_json,
-    source::check_url,
-};
+use super::{CachePolicy, KeySource, KeySourceError, cache_control, source::check_url};
 use crate::{
     clock::Clock,
-    jwt::{Algorithm, JwkSet, VerifyingKey, select_key},
+    jose::{Algorithm, JwkSet, VerifyingKey, select_key},
     names::Issuer,
+    transport::{HttpClient, get_json},
     util::BoxFuture,
 };
 

@@ -7,7 +7,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use dharma_actix::{Authorized, DharmaMiddleware};
 use dharma_core::{
     Enforcer,
-    jwt::{IssuerSpec, JwtVerifier, VerifyingKey},
+    mechanism::jwt::{IssuerSpec, JwtVerifier, VerifyingKey},
     model::{Domain, Endpoint, Topology},
 };
 use dharma_test_support::{TestKey, client, keys};

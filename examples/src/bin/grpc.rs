@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use dharma_core::{
     Enforcer,
-    jwt::{IssuerSpec, JwtVerifier, VerifyingKey},
+    mechanism::jwt::{IssuerSpec, JwtVerifier, VerifyingKey},
     model::{Domain, Endpoint, Topology},
 };
 use dharma_test_support::{TestKey, keys};

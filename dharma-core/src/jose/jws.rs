@@ -2,14 +2,8 @@
 //!
 //! Only what is needed to verify is read from the header. `jku`, `x5u`, `jwk` and `x5c`
 //! are never used to find a key; a `crit` header is refused because dharma implements no
-//! critical extension; `b64: false` (RFC 7797) is refused.
-//!
-//! ```
-//! use dharma_core::jwt::jws::Compact;
-//!
-//! // {"alg":"none"} is not representable: parsing refuses it.
-//! assert!(Compact::parse("eyJhbGciOiJub25lIn0.e30.").is_err());
-//! ```
+//! critical extension; `b64: false` (RFC 7797) is refused. `{"alg":"none"}` is not
+//! representable, so parsing refuses it.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::Value;
@@ -19,7 +13,7 @@ use crate::{reject::TokenError, util::truncate};
 
 /// A parsed compact JWS whose signature is not checked yet.
 #[derive(Debug)]
-pub struct Compact<'a> {
+pub(crate) struct Compact<'a> {
     signing_input: &'a str,
     payload_b64: &'a str,
     signature: Vec<u8>,
@@ -32,7 +26,7 @@ pub struct Compact<'a> {
 
 impl<'a> Compact<'a> {
     /// Splits and decodes `token` and reads its header.
-    pub fn parse(token: &'a str) -> Result<Self, TokenError> {
+    pub(crate) fn parse(token: &'a str) -> Result<Self, TokenError> {
         let mut parts = token.splitn(4, '.');
         let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -96,17 +90,17 @@ impl<'a> Compact<'a> {
     }
 
     /// The header's algorithm.
-    pub fn alg(&self) -> Algorithm {
+    pub(crate) fn alg(&self) -> Algorithm {
         self.alg
     }
 
     /// The header's key id.
-    pub fn kid(&self) -> Option<&str> {
+    pub(crate) fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
     }
 
     /// The header's `typ`.
-    pub fn typ(&self) -> Option<&str> {
+    pub(crate) fn typ(&self) -> Option<&str> {
         self.typ.as_deref()
     }
 
@@ -121,7 +115,7 @@ impl<'a> Compact<'a> {
     }
 
     /// The decoded payload bytes (not yet authenticated).
-    pub fn payload(&self) -> Result<Vec<u8>, TokenError> {
+    pub(crate) fn payload(&self) -> Result<Vec<u8>, TokenError> {
         URL_SAFE_NO_PAD
             .decode(self.payload_b64)
             .map_err(|_| TokenError::Malformed("payload is not base64url"))
@@ -129,7 +123,7 @@ impl<'a> Compact<'a> {
 
     /// Checks the signature with `key`, using the header's algorithm only if the key
     /// allows it.
-    pub fn verify(&self, key: &VerifyingKey) -> Result<(), TokenError> {
+    pub(crate) fn verify(&self, key: &VerifyingKey) -> Result<(), TokenError> {
         key.verify(self.alg, self.signing_input.as_bytes(), &self.signature)
     }
 }

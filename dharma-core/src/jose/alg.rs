@@ -4,7 +4,7 @@
 //! ever be a confusion attack, so it is not representable.
 //!
 //! ```
-//! use dharma_core::jwt::Algorithm;
+//! use dharma_core::mechanism::jwt::Algorithm;
 //!
 //! assert_eq!(Algorithm::from_name("ES256"), Some(Algorithm::Es256));
 //! assert_eq!(Algorithm::from_name("none"), None);

@@ -4,24 +4,24 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use dharma_core::combine::{AllOf, AnyOf};
-//! use dharma_core::network::NetworkVerifier;
+//! use dharma_core::mechanism::combine::{AllOf, AnyOf};
+//! use dharma_core::mechanism::network::NetworkVerifier;
 //!
 //! let inside = Arc::new(NetworkVerifier::builder().allow("10.0.0.0/8")?.build());
 //! let loopback = Arc::new(NetworkVerifier::builder().allow_loopback().build());
 //! let either = AnyOf::new([("inside", inside.clone() as _), ("loopback", loopback as _)]);
 //! let both = AllOf::new([("inside", inside as _), ("either", Arc::new(either) as _)]);
 //! # let _ = both;
-//! # Ok::<(), dharma_core::network::NetworkError>(())
+//! # Ok::<(), dharma_core::mechanism::network::NetworkError>(())
 //! ```
 
 use std::{fmt, sync::Arc};
 
 use crate::{
+    mechanism::{Authenticated, BranchOutcome, Verifier},
     reject::Rejection,
     request::RequestView,
     util::BoxFuture,
-    verifier::{Authenticated, BranchOutcome, Verifier},
 };
 
 type Branch = (Arc<str>, Arc<dyn Verifier>);

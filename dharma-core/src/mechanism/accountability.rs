@@ -1,7 +1,7 @@
 //! Propagated tokens for accountability: on a network-isolated interior endpoint, the
 //! caller is trusted by its position, and the JWT it forwards says on whose behalf it acts.
 //!
-//! [`PropagatedJwt`] reads that token into the security context without using it to
+//! [`AccountabilityJwt`] reads that token into the security context without using it to
 //! authorize: its identities are [`Accountability`](crate::Assurance::Accountability)
 //! identities, `verified: true` when the token checks out with the configured
 //! [`JwtVerifier`], `verified: false` when it does not (expired, unknown key, forged) but
@@ -9,8 +9,8 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use dharma_core::{combine::AllOf, network::NetworkVerifier, propagate::PropagatedJwt};
-//! use dharma_core::jwt::{IssuerSpec, JwtVerifier};
+//! use dharma_core::{mechanism::combine::AllOf, mechanism::network::NetworkVerifier, mechanism::accountability::AccountabilityJwt};
+//! use dharma_core::mechanism::jwt::{IssuerSpec, JwtVerifier};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let jwt = JwtVerifier::builder()
@@ -18,7 +18,7 @@
 //!     .build()?;
 //! let trust = AllOf::new([
 //!     ("network", Arc::new(NetworkVerifier::builder().allow("10.20.0.0/16")?.build()) as _),
-//!     ("caller", Arc::new(PropagatedJwt::new(jwt)) as _),
+//!     ("caller", Arc::new(AccountabilityJwt::new(jwt)) as _),
 //! ]);
 //! # let _ = trust; Ok(()) }
 //! ```
@@ -27,28 +27,28 @@ use serde_json::Value;
 
 use crate::{
     context::{Claims, Identity},
-    jwt::JwtVerifier,
+    mechanism::jwt::JwtVerifier,
+    mechanism::{Authenticated, Verifier},
     names::Issuer,
     reject::Rejection,
     request::RequestView,
     util::BoxFuture,
-    verifier::{Authenticated, Verifier},
 };
 
 /// Reads a propagated bearer JWT for accountability. Never refuses.
 #[derive(Debug, Clone)]
-pub struct PropagatedJwt {
+pub struct AccountabilityJwt {
     verifier: JwtVerifier,
 }
 
-impl PropagatedJwt {
+impl AccountabilityJwt {
     /// Reads tokens with `verifier` deciding whether they are verified.
     pub fn new(verifier: JwtVerifier) -> Self {
         Self { verifier }
     }
 }
 
-impl Verifier for PropagatedJwt {
+impl Verifier for AccountabilityJwt {
     fn verify<'a>(
         &'a self,
         request: &'a RequestView<'a>,
@@ -84,8 +84,9 @@ fn unverified(token: &str, max: usize) -> Option<Vec<Identity>> {
         .get("iss")
         .and_then(Value::as_str)
         .and_then(|s| s.parse::<Issuer>().ok());
-    let token_id = crate::jwt::token_id(token, &claims);
-    let ids = crate::jwt::identities_of(Claims::new(claims), issuer.as_ref(), token_id).ok()?;
+    let token_id = crate::mechanism::jwt::token_id(token, &claims);
+    let ids = crate::mechanism::jwt::identities_of(Claims::new(claims), issuer.as_ref(), token_id)
+        .ok()?;
     Some(
         ids.into_iter()
             .map(|i| i.for_accountability(false))
@@ -98,7 +99,7 @@ mod tests {
     use super::*;
     use crate::{
         Assurance,
-        jwt::{IssuerSpec, VerifyingKey},
+        mechanism::jwt::{IssuerSpec, VerifyingKey},
     };
 
     #[tokio::test]
@@ -113,7 +114,7 @@ mod tests {
             )
             .build()
             .unwrap();
-        let p = PropagatedJwt::new(v);
+        let p = AccountabilityJwt::new(v);
         let run = |auth: Option<&'static str>| {
             let mut h = http::HeaderMap::new();
             if let Some(a) = auth {

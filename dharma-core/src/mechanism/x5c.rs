@@ -13,7 +13,7 @@
 //! for accountability, so one compromised workload cannot speak for every user.
 //!
 //! ```
-//! use dharma_core::jwt::{X5cBinding, X5cJwtVerifier};
+//! use dharma_core::mechanism::x5c::{X5cBinding, X5cJwtVerifier};
 //! use dharma_core::pki::OrgCa;
 //! # use dharma_test_support::{keys::claims, pki::{Ca, Leaf}};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -42,17 +42,18 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use rustls_pki_types::CertificateDer;
 use serde_json::Value;
 
-use super::{claims::ClaimRules, jws::Compact};
+use super::jwt::claims::ClaimRules;
 use crate::{
     clock::{Clock, SystemClock},
     context::{Claims, Identity, IdentityKind},
-    mtls::{MtlsConfigError, check_identity, matches_any},
+    jose::jws::Compact,
+    mechanism::mtls::{MtlsConfigError, check_identity, matches_any},
+    mechanism::{Authenticated, Verifier},
     names::{Audience, NameError},
     pki::{CertificateError, OrgCa},
     reject::{MalformedRequest, Rejection, TokenError},
     request::RequestView,
     util::{BoxFuture, truncate},
-    verifier::{Authenticated, Verifier},
 };
 
 /// A claim that must name the certificate's workload identity.
@@ -136,7 +137,7 @@ impl X5cJwtVerifierBuilder {
     }
     /// Requires the leaf's SPIFFE ID to be in this trust domain.
     pub fn trust_domain(mut self, domain: &str) -> Result<Self, X5cConfigError> {
-        self.trust_domain = Some(crate::mtls::trust_domain(domain)?);
+        self.trust_domain = Some(crate::mechanism::mtls::trust_domain(domain)?);
         Ok(self)
     }
     /// Allows leaf identities matching this pattern (repeatable; see the mTLS allow-list).
@@ -161,7 +162,7 @@ impl X5cJwtVerifierBuilder {
     }
     /// Requires the header `typ` (repeatable).
     pub fn require_type(mut self, typ: &str) -> Self {
-        self.types.push(super::claims::media_type(typ));
+        self.types.push(super::jwt::claims::media_type(typ));
         self
     }
     /// The clock.
@@ -338,11 +339,12 @@ impl X5cJwtVerifier {
             .get("iss")
             .and_then(Value::as_str)
             .and_then(|s| s.parse().ok());
-        let token_id = super::token_id(token, &claims);
+        let token_id = super::jwt::token_id(token, &claims);
         let asserts_users = self.bindings.contains(&X5cBinding::Subject)
             || matches_any(&chain_info.identity, &self.token_services);
-        let mut identities = super::identities_of(Claims::new(claims), issuer.as_ref(), token_id)
-            .unwrap_or_default();
+        let mut identities =
+            super::jwt::identities_of(Claims::new(claims), issuer.as_ref(), token_id)
+                .unwrap_or_default();
         if !asserts_users {
             identities = identities
                 .into_iter()

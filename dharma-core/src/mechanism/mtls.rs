@@ -7,7 +7,7 @@
 //! domain), else the DNS SAN, else the subject CN.
 //!
 //! ```
-//! use dharma_core::{RequestView, Verifier, mtls::MtlsVerifier, pki::OrgCa};
+//! use dharma_core::{RequestView, Verifier, mechanism::mtls::MtlsVerifier, pki::OrgCa};
 //! # use dharma_test_support::pki::{Ca, Leaf};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
@@ -35,11 +35,11 @@ use std::sync::Arc;
 use crate::{
     clock::{Clock, SystemClock},
     context::{Claims, Identity, IdentityKind},
+    mechanism::{Authenticated, Verifier},
     pki::{CertificateError, OrgCa, read_leaf},
     reject::Rejection,
     request::RequestView,
     util::BoxFuture,
-    verifier::{Authenticated, Verifier},
 };
 
 /// A mutual-TLS configuration that cannot work.

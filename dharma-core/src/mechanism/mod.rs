@@ -1,4 +1,15 @@
-//! The one trait every trust and access mechanism implements.
+//! Trust and access mechanisms: the one trait they implement, and the built-in ones.
+//!
+//! | module | mechanism |
+//! | --- | --- |
+//! | [`jwt`] | JWT bearer tokens from issuers with JWK Sets (OAuth2, OpenID Connect) |
+//! | [`x5c`] | JWTs signed with organisation-issued certificates carried in `x5c` |
+//! | [`mtls`] | client certificates of mutual TLS |
+//! | [`network`] | the caller's network (isolation), with trusted proxies |
+//! | [`introspection`] | opaque tokens through RFC 7662 introspection |
+//! | [`api_key`] | API keys that identify (not authenticate) a client |
+//! | [`accountability`] | a propagated JWT that names the end user, for the audit trail only |
+//! | [`combine`] | all of / any of several mechanisms |
 //!
 //! A mechanism looks at the [`RequestView`] and either names the identities it
 //! authenticated or refuses with a [`Rejection`]. It is async (it may need keys or an
@@ -8,7 +19,7 @@
 //! ```
 //! use dharma_core::{Authenticated, Identity, IdentityKind, RequestView, Verifier};
 //! use dharma_core::reject::Rejection;
-//! use dharma_core::util::BoxFuture;
+//! use dharma_core::BoxFuture;
 //!
 //! /// Trusts requests that come from the loopback interface.
 //! #[derive(Debug)]
@@ -26,6 +37,15 @@
 //!     }
 //! }
 //! ```
+
+pub mod accountability;
+pub mod api_key;
+pub mod combine;
+pub mod introspection;
+pub mod jwt;
+pub mod mtls;
+pub mod network;
+pub mod x5c;
 
 use std::{fmt::Debug, sync::Arc};
 

@@ -11,23 +11,17 @@
 //! - keys come from the [`jwks`](crate::jwks) cache; verified tokens are remembered until
 //!   their `exp`, so a repeated token costs a hash and a lookup.
 
-mod alg;
 mod cache;
-mod claims;
-mod jwk;
-pub mod jws;
+pub(crate) mod claims;
 mod verifier;
-mod x5c;
 
-pub use alg::{Algorithm, AlgorithmSet};
 pub(crate) use cache::TokenCache;
 pub(crate) use claims::identities as identities_of;
-pub use jwk::{JwkError, JwkSet, JwkSetError, VerifyingKey, select_key};
 pub(crate) use verifier::token_id;
 
 /// The SHA-256 of a token: how caches name it.
 pub(crate) fn digest(token: &str) -> [u8; 32] {
     TokenCache::digest(token)
 }
+pub use crate::jose::{Algorithm, AlgorithmSet, JwkError, VerifyingKey};
 pub use verifier::{IssuerSpec, JwtConfigError, JwtVerifier, JwtVerifierBuilder};
-pub use x5c::{X5cBinding, X5cConfigError, X5cJwtVerifier, X5cJwtVerifierBuilder};

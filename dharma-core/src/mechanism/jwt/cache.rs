@@ -19,7 +19,7 @@ use std::{
     time::Duration,
 };
 
-use crate::verifier::Authenticated;
+use crate::mechanism::Authenticated;
 
 /// What is remembered of a verified token.
 #[derive(Debug)]

@@ -8,7 +8,7 @@
 //! address by writing one.
 //!
 //! ```
-//! use dharma_core::network::NetworkVerifier;
+//! use dharma_core::mechanism::network::NetworkVerifier;
 //!
 //! let inside = NetworkVerifier::builder()
 //!     .allow("10.20.0.0/16")?
@@ -17,7 +17,7 @@
 //!     .trusted_proxy("10.0.0.5")?
 //!     .build();
 //! # let _ = inside;
-//! # Ok::<(), dharma_core::network::NetworkError>(())
+//! # Ok::<(), dharma_core::mechanism::network::NetworkError>(())
 //! ```
 
 use std::net::IpAddr;
@@ -29,10 +29,10 @@ use serde_json::json;
 
 use crate::{
     context::{Claims, Identity, IdentityKind},
+    mechanism::{Authenticated, Verifier},
     reject::{ForbiddenReason, MalformedRequest, Rejection},
     request::RequestView,
     util::{BoxFuture, truncate},
-    verifier::{Authenticated, Verifier},
 };
 
 /// A network that does not parse.

@@ -8,7 +8,7 @@
 //! only as SHA-256 digests and compared in constant time.
 //!
 //! ```
-//! use dharma_core::apikey::ApiKeyVerifier;
+//! use dharma_core::mechanism::api_key::ApiKeyVerifier;
 //!
 //! let keys = ApiKeyVerifier::builder()
 //!     .header("x-api-key")?
@@ -16,7 +16,7 @@
 //!     .key_digest("reports-app", "0b5bd1c9b1f0fd9f7bd4e9b6cba1d8a8f0a6d4c6b4f2b1a7c6e2d3f4a5b6c7d8")?
 //!     .build();
 //! # let _ = keys;
-//! # Ok::<(), dharma_core::apikey::ApiKeyError>(())
+//! # Ok::<(), dharma_core::mechanism::api_key::ApiKeyError>(())
 //! ```
 
 use std::sync::Arc;
@@ -25,10 +25,10 @@ use http::HeaderName;
 
 use crate::{
     context::{Identity, IdentityKind},
+    mechanism::{Authenticated, Verifier},
     reject::{MalformedRequest, Rejection, TokenError},
     request::{CredentialsError, RequestView},
     util::{BoxFuture, truncate},
-    verifier::{Authenticated, Verifier},
 };
 
 /// An API key configuration that cannot work.

@@ -3,8 +3,8 @@
 //! mesh's client).
 //!
 //! ```
-//! use dharma_core::jwks::{HttpClient, HttpError, HttpResponse};
-//! use dharma_core::util::BoxFuture;
+//! use dharma_core::transport::{HttpClient, HttpError, HttpResponse};
+//! use dharma_core::BoxFuture;
 //!
 //! /// Serves one fixed key set, e.g. for an air-gapped deployment.
 //! #[derive(Debug)]

@@ -5,7 +5,7 @@
 //! and PS family). A token's header can never make a key verify another algorithm.
 //!
 //! ```
-//! use dharma_core::jwt::{Algorithm, VerifyingKey};
+//! use dharma_core::mechanism::jwt::{Algorithm, VerifyingKey};
 //!
 //! let jwk = serde_json::json!({
 //!     "kty": "EC", "crv": "P-256", "kid": "k1",
@@ -15,7 +15,7 @@
 //! let key = VerifyingKey::from_jwk(&jwk)?;
 //! assert!(key.accepts(Algorithm::Es256));
 //! assert!(!key.accepts(Algorithm::Rs256));
-//! # Ok::<(), dharma_core::jwt::JwkError>(())
+//! # Ok::<(), dharma_core::mechanism::jwt::JwkError>(())
 //! ```
 
 use std::fmt;
@@ -350,7 +350,7 @@ fn thumbprint(material: &Material) -> [u8; 32] {
 
 /// Chooses the key for a token's `kid` and `alg`: the key with that `kid` that verifies
 /// `alg`; without a `kid`, the only key that verifies `alg` (none if several do).
-pub fn select_key<'k, K: AsRef<VerifyingKey>>(
+pub(crate) fn select_key<'k, K: AsRef<VerifyingKey>>(
     keys: &'k [K],
     kid: Option<&str>,
     alg: Algorithm,
@@ -381,7 +381,7 @@ impl AsRef<VerifyingKey> for VerifyingKey {
 
 /// A JWK Set, parsed key by key: one unusable key does not discard the others.
 #[derive(Debug, Clone, Default)]
-pub struct JwkSet {
+pub(crate) struct JwkSet {
     /// The usable keys. Keys whose `kid` appears more than once are left out.
     pub keys: Vec<VerifyingKey>,
     /// The keys left out, by position in the set, with the reason.
@@ -395,7 +395,7 @@ pub struct JwkSetError(&'static str);
 
 impl JwkSet {
     /// Parses a JWK Set document (`{"keys": [...]}`).
-    pub fn parse(json: &[u8]) -> Result<Self, JwkSetError> {
+    pub(crate) fn parse(json: &[u8]) -> Result<Self, JwkSetError> {
         let doc = crate::json::value(json).map_err(|_| JwkSetError("invalid JSON"))?;
         let keys = doc
             .get("keys")

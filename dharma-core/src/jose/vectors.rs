@@ -13,7 +13,7 @@
 
 use std::{collections::BTreeMap, path::PathBuf};
 
-use dharma_core::jwt::{Algorithm, JwkSet, jws::Compact, select_key};
+use super::{Algorithm, JwkSet, jws::Compact, select_key};
 use dharma_test_support::b64_decode;
 use serde_json::{Value, json};
 

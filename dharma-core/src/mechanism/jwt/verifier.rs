@@ -2,7 +2,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use dharma_core::jwt::{IssuerSpec, JwtVerifier, VerifyingKey};
+//! use dharma_core::mechanism::jwt::{IssuerSpec, JwtVerifier, VerifyingKey};
 //! # use dharma_test_support::{TestKey, keys::claims};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
@@ -39,24 +39,23 @@ use std::{
 use serde_json::{Map, Value};
 
 use super::{
-    alg::{Algorithm, AlgorithmSet},
     cache::{TokenCache, Verified},
     claims::{ClaimRules, identities},
-    jwk::VerifyingKey,
-    jws::Compact,
 };
 use crate::{
     clock::{Clock, SystemClock},
     context::Claims,
+    jose::{Algorithm, AlgorithmSet, VerifyingKey, jws::Compact},
     jwks::{
-        CachePolicy, HttpClient, KeyLookupError, KeySource, KeySourceError, KeyStatus, KeyStore,
-        PolicyError, RefreshHandle, SourceError, spawn_refresher,
+        CachePolicy, KeyLookupError, KeySource, KeySourceError, KeyStatus, KeyStore, PolicyError,
+        RefreshHandle, SourceError, spawn_refresher,
     },
+    mechanism::{Authenticated, Verifier},
     names::{Audience, Issuer, NameError},
     reject::{MalformedRequest, Rejection, TokenError},
     request::RequestView,
+    transport::HttpClient,
     util::BoxFuture,
-    verifier::{Authenticated, Verifier},
 };
 
 /// A JWT verifier configuration that cannot work.
@@ -331,7 +330,7 @@ fn parse_all<T: std::str::FromStr<Err = NameError>>(items: &[String]) -> Result<
 
 #[cfg(feature = "http-client")]
 fn default_client() -> Result<Arc<dyn HttpClient>, JwtConfigError> {
-    crate::jwks::HyperClient::new()
+    crate::transport::HyperClient::new()
         .map(|c| Arc::new(c) as Arc<dyn HttpClient>)
         .map_err(|e| JwtConfigError::HttpClient(e.to_string()))
 }
@@ -350,9 +349,9 @@ impl HttpClient for NoClient {
         &'a self,
         _: http::Request<bytes::Bytes>,
         _: usize,
-    ) -> BoxFuture<'a, Result<crate::jwks::HttpResponse, crate::jwks::HttpError>> {
+    ) -> BoxFuture<'a, Result<crate::transport::HttpResponse, crate::transport::HttpError>> {
         Box::pin(async {
-            Err(crate::jwks::HttpError::Transport(
+            Err(crate::transport::HttpError::Transport(
                 "no HTTP client configured".into(),
             ))
         })

@@ -10,14 +10,14 @@
 //! closed with `503` and the audit reason `introspection_unavailable`.
 //!
 //! ```
-//! use dharma_core::introspect::{ClientAuth, IntrospectionVerifier};
+//! use dharma_core::mechanism::introspection::{ClientAuth, IntrospectionVerifier};
 //!
 //! let opaque = IntrospectionVerifier::builder("https://as.example/oauth2/introspect")
 //!     .client("orders-api", "s3cret", ClientAuth::Basic)
 //!     .audience("urn:orders")
 //!     .build()?;
 //! # let _ = opaque;
-//! # Ok::<(), dharma_core::introspect::IntrospectionConfigError>(())
+//! # Ok::<(), dharma_core::mechanism::introspection::IntrospectionConfigError>(())
 //! ```
 
 use std::{
@@ -38,12 +38,13 @@ use serde_json::Value;
 use crate::{
     clock::{Clock, SystemClock},
     context::Claims,
-    jwks::{HttpClient, HttpError, SourceError},
+    jwks::SourceError,
+    mechanism::{Authenticated, Verifier},
     names::{Audience, Issuer, NameError},
     reject::{MalformedRequest, Rejection, TokenError, UnavailableError},
     request::RequestView,
+    transport::{HttpClient, HttpError},
     util::{BoxFuture, truncate},
-    verifier::{Authenticated, Verifier},
 };
 
 /// How the verifier authenticates to the introspection endpoint (RFC 6749 section 2.3.1).
@@ -247,7 +248,7 @@ impl IntrospectionVerifierBuilder {
 
 #[cfg(feature = "http-client")]
 fn default_client() -> Result<Arc<dyn HttpClient>, IntrospectionConfigError> {
-    crate::jwks::HyperClient::new()
+    crate::transport::HyperClient::new()
         .map(|c| Arc::new(c) as Arc<dyn HttpClient>)
         .map_err(|_| IntrospectionConfigError::NoHttpClient)
 }
@@ -318,7 +319,7 @@ impl IntrospectionVerifier {
     /// Verifies one token.
     pub async fn verify_token(&self, token: &str) -> Result<Authenticated, Rejection> {
         let inner = &*self.inner;
-        let digest = crate::jwt::digest(token);
+        let digest = crate::mechanism::jwt::digest(token);
         let cached = inner
             .cache
             .try_get_with(digest, self.introspect(token))
@@ -361,8 +362,9 @@ impl IntrospectionVerifier {
             (Some(iss), None) => iss.parse().ok(),
             (_, expected) => expected.clone(),
         };
-        let token_id = crate::jwt::token_id(token, claims.as_map());
-        let identities = crate::jwt::identities_of(claims.clone(), issuer.as_ref(), token_id)?;
+        let token_id = crate::mechanism::jwt::token_id(token, claims.as_map());
+        let identities =
+            crate::mechanism::jwt::identities_of(claims.clone(), issuer.as_ref(), token_id)?;
         Ok(Authenticated::new(identities))
     }
 
