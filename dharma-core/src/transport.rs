@@ -83,6 +83,21 @@ pub trait HttpClient: Send + Sync + Debug {
     ) -> BoxFuture<'a, Result<HttpResponse, HttpError>>;
 }
 
+/// A client that sends nothing: it stands in where keys are fixed, and where a
+/// configuration is checked offline.
+#[derive(Debug)]
+pub(crate) struct Offline;
+
+impl HttpClient for Offline {
+    fn send<'a>(
+        &'a self,
+        _: http::Request<Bytes>,
+        _: usize,
+    ) -> BoxFuture<'a, Result<HttpResponse, HttpError>> {
+        Box::pin(async { Err(HttpError::Transport("no HTTP client configured".into())) })
+    }
+}
+
 /// `GET uri` with `Accept: application/json`.
 pub(crate) async fn get_json(
     client: &dyn HttpClient,

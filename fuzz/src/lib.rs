@@ -262,7 +262,19 @@ pub fn config(data: &[u8]) {
     // Outside any runtime, as a service may load its file before starting one; with an
     // HTTP client, so that remote mechanisms are built too (nothing is fetched on load).
     let client = canned(StatusCode::NOT_FOUND, HeaderMap::new(), Bytes::new());
-    let _ = config.loader().clock(clock()).http_client(client).load();
+    let valid = config.validate().is_ok();
+    // Written back, the policy reads the same.
+    match Config::from_toml(&config.to_toml()) {
+        Ok(again) => assert_eq!(
+            again.validate().is_ok(),
+            valid,
+            "round trip changed validity"
+        ),
+        Err(e) => unreachable!("a written configuration does not parse: {e}"),
+    }
+    let loaded = config.loader().clock(clock()).http_client(client).load();
+    // What loads, validates: the offline checks are never stricter than loading.
+    assert!(loaded.is_err() || valid, "loads but does not validate");
 }
 
 fn org_ca() -> &'static OrgCa {

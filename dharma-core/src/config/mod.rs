@@ -35,10 +35,18 @@
 //!     scopes = ["orders:read"]
 //!     claims = { tenant = "acme" }
 //! "#)?;
+//! // Offline: no network, file or secret is touched.
+//! let topology = config.validate()?;
+//! assert_eq!(topology.endpoints().len(), 1);
+//! // Building the mechanisms makes the enforcer.
 //! let loaded = config.load()?;
 //! assert_eq!(loaded.enforcer().topology().endpoints().len(), 1);
 //! # Ok::<(), dharma_core::config::ConfigError>(())
 //! ```
+//!
+//! In a service, [`start`] loads a file, warms every mechanism up (signing keys are
+//! fetched before the service reports ready) and starts their background work;
+//! [`ConfigLoader::watch`] reloads the file when it changes (see [`Loaded::reload`]).
 //!
 //! Mechanism kinds and their keys:
 //!
@@ -53,33 +61,32 @@
 //! | `accountability_jwt` | `jwt` (the name of a `jwt` mechanism) |
 //! | `all_of`, `any_of` | `mechanisms` (names, in order) |
 //! | `custom` | none: register the verifier with [`ConfigLoader::mechanism`] |
+//! | yours | register a [`MechanismKind`](crate::mechanism::MechanismKind) with [`ConfigLoader::kind`] |
 //!
 //! Claim rules: a plain value means "equals"; `{ present = true }` and
 //! `{ contains = value }` are the other forms. Unknown keys are errors, and every error
 //! names the key or item it is about.
 
-mod mechanism;
+mod kinds;
+mod load;
+mod policy;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "watch")]
+mod watch;
 
-use std::{collections::BTreeMap, path::Path, sync::Arc};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
-use serde::Deserialize;
-use serde_json::Value;
+pub use load::{ConfigLoader, Loaded};
 
+use self::{kinds::Kinds, policy::File};
 use crate::{
-    Enforcer, Mechanisms,
-    audit::AuditSink,
-    clock::Clock,
-    jwks::{KeySourceError, RefreshHandle},
-    mechanism::Verifier,
-    mechanism::api_key::ApiKeyError,
-    mechanism::introspection::IntrospectionConfigError,
-    mechanism::jwt::{JwtConfigError, JwtVerifier},
-    mechanism::network::NetworkError,
-    model::Unmatched,
-    model::{ClaimRule, Domain, Endpoint, Topology, TopologyError},
-    transport::HttpClient,
+    mechanism::KindError,
+    model::{Topology, TopologyError},
+    reject::UnavailableError,
 };
 
 /// A configuration that cannot be loaded.
@@ -98,7 +105,7 @@ pub enum ConfigError {
     /// line, column and key).
     #[error("{0}")]
     Syntax(#[from] toml::de::Error),
-    /// A key of a mechanism table is unknown or has the wrong type.
+    /// A key of a mechanism table is unknown, has the wrong type or a wrong value.
     #[error("{key}: {message}")]
     Field {
         /// The full key, e.g. `mechanisms.org-jwt.leeway_seconds`.
@@ -107,17 +114,20 @@ pub enum ConfigError {
         message: String,
     },
     /// A mechanism's `kind` is missing or unknown.
-    #[error(
-        "mechanisms.{0}: kind must be one of jwt, x5c_jwt, introspection, mtls, network, api_key, accountability_jwt, all_of, any_of, custom"
-    )]
-    Kind(String),
-    /// A mechanism's settings are inconsistent.
+    #[error("mechanisms.{key}: kind must be one of {known}")]
+    Kind {
+        /// The mechanism's key.
+        key: String,
+        /// The kinds the loader knows.
+        known: String,
+    },
+    /// A mechanism refuses its settings.
     #[error("mechanisms.{key}: {source}")]
     Mechanism {
         /// The mechanism's key.
         key: String,
         /// Why.
-        source: MechanismError,
+        source: KindError,
     },
     /// A mechanism names another that does not exist (or is of the wrong kind), or
     /// mechanisms name each other in a cycle.
@@ -128,15 +138,7 @@ pub enum ConfigError {
         /// The name it refers to.
         name: String,
         /// `unknown mechanism`, `not a jwt mechanism`, `cycle through`.
-        problem: &'static str,
-    },
-    /// `client_secret_env` names an environment variable that is not set.
-    #[error("mechanisms.{key}.client_secret_env: environment variable {var:?} is not set")]
-    Secret {
-        /// The mechanism's key.
-        key: String,
-        /// The variable.
-        var: String,
+        problem: String,
     },
     /// A mechanism is `kind = "custom"` but no verifier was registered under its name.
     #[error(
@@ -156,107 +158,71 @@ pub enum ConfigError {
     /// The domains and endpoints do not form a valid topology.
     #[error(transparent)]
     Topology(#[from] TopologyError),
+    /// A mechanism could not load what it needs (its signing keys) while warming up.
+    #[error("mechanisms.{key}: {source}")]
+    Unavailable {
+        /// The mechanism's key.
+        key: String,
+        /// Why.
+        source: UnavailableError,
+    },
+    /// Reloading from the file, or watching it, needs a configuration read from a file.
+    #[error("the configuration was not read from a file")]
+    NoFile,
+    /// The file cannot be watched.
+    #[error("cannot watch {path}: {message}")]
+    Watch {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
 }
 
-/// Why one mechanism's settings cannot work.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum MechanismError {
-    /// JWT settings.
-    #[error(transparent)]
-    Jwt(#[from] JwtConfigError),
-    /// Introspection settings.
-    #[error(transparent)]
-    Introspection(#[from] IntrospectionConfigError),
-    /// A network.
-    #[error(transparent)]
-    Network(#[from] NetworkError),
-    /// API key settings.
-    #[error(transparent)]
-    ApiKey(#[from] ApiKeyError),
-    /// Mutual-TLS settings.
-    #[error(transparent)]
-    Mtls(#[from] crate::mechanism::mtls::MtlsConfigError),
-    /// x5c settings.
-    #[error(transparent)]
-    X5c(#[from] crate::mechanism::x5c::X5cConfigError),
-    /// The CA bundle.
-    #[error(transparent)]
-    Pki(#[from] crate::pki::PkiError),
+impl ConfigError {
+    /// A mechanism's error, with its keys made full.
+    pub(crate) fn mechanism(key: &str, error: KindError) -> Self {
+        let full = |at: &str| {
+            if at.is_empty() {
+                format!("mechanisms.{key}")
+            } else {
+                format!("mechanisms.{key}.{at}")
+            }
+        };
+        match error {
+            KindError::Setting { at, message } => Self::Field {
+                key: full(&at),
+                message,
+            },
+            KindError::Secret { at, var } => Self::Field {
+                key: full(&at),
+                message: format!("environment variable {var:?} is not set"),
+            },
+            KindError::Io { path, source } => Self::Io { path, source },
+            other => Self::Mechanism {
+                key: key.to_owned(),
+                source: other,
+            },
+        }
+    }
+
+    /// The stable reason a refused reload is audited with.
+    pub(crate) fn audit_reason(&self) -> &'static str {
+        match self {
+            Self::Io { .. } | Self::NoFile => "policy_unreadable",
+            Self::Unavailable { .. } => "mechanism_unavailable",
+            _ => "policy_invalid",
+        }
+    }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    #[serde(default)]
-    enforcer: EnforcerSection,
-    #[serde(default)]
-    mechanisms: BTreeMap<String, toml::Table>,
-    #[serde(default)]
-    domains: Vec<DomainSection>,
-    #[serde(default)]
-    endpoints: Vec<EndpointSection>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EnforcerSection {
-    #[serde(default)]
-    unmatched: UnmatchedSetting,
-    realm: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum UnmatchedSetting {
-    #[default]
-    Deny,
-    Allow,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DomainSection {
-    name: String,
-    relation: Option<String>,
-    parent: Option<String>,
-    trust: Option<String>,
-    access: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EndpointSection {
-    name: Option<String>,
-    domain: String,
-    path: String,
-    #[serde(default)]
-    methods: Vec<String>,
-    exposure: ExposureSetting,
-    #[serde(default)]
-    scopes: Vec<String>,
-    #[serde(default)]
-    claims: BTreeMap<String, toml::Value>,
-    #[serde(default)]
-    allow_identified: bool,
-}
-
-#[derive(Debug, Deserialize)]
-enum ExposureSetting {
-    #[serde(rename = "interior")]
-    Interior,
-    #[serde(rename = "boundary")]
-    Boundary,
-    #[serde(rename = "interior+boundary")]
-    InteriorAndBoundary,
-    #[serde(rename = "public")]
-    Public,
-}
-
-/// A parsed configuration file, ready to be loaded with [`Config::loader`].
-#[derive(Debug)]
+/// A parsed configuration file: the policy as data, serializable, checked offline with
+/// [`validate`](Self::validate) and loaded with [`load`](Self::load) or a
+/// [`loader`](Self::loader).
+#[derive(Debug, Clone)]
 pub struct Config {
     file: File,
+    source: Option<PathBuf>,
 }
 
 impl Config {
@@ -264,17 +230,40 @@ impl Config {
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         Ok(Self {
             file: toml::from_str(text)?,
+            source: None,
         })
     }
 
-    /// Reads and parses a file.
+    /// Reads and parses a file (and remembers it, for [`Loaded::reload`]).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_toml(&text)
+        Ok(Self {
+            source: Some(path.to_owned()),
+            ..Self::from_toml(&text)?
+        })
+    }
+
+    /// The file it was read from.
+    pub fn source(&self) -> Option<&Path> {
+        self.source.as_deref()
+    }
+
+    /// Writes the configuration back as TOML.
+    pub fn to_toml(&self) -> String {
+        // Every part of the file is a TOML value already; writing one cannot fail.
+        toml::to_string(&self.file).unwrap_or_default()
+    }
+
+    /// Checks the whole file offline, with the built-in kinds: every mechanism's settings
+    /// and references, every domain and endpoint. No network, file or secret is touched
+    /// and nothing is built, so CI and tools can run it. A `custom` mechanism is taken on
+    /// trust (its verifier is registered in code).
+    pub fn validate(&self) -> Result<Topology, ConfigError> {
+        self.file.validate(&Kinds::builtin(), &[])
     }
 
     /// Loads with default options (system clock, tracing audit, default HTTP client).
@@ -282,186 +271,46 @@ impl Config {
         self.loader().load()
     }
 
-    /// Starts loading with options: custom mechanisms, HTTP client, clock, audit sink.
+    /// Starts loading with options: custom mechanisms and kinds, HTTP client, clock,
+    /// audit sink, watching.
     pub fn loader(self) -> ConfigLoader {
-        ConfigLoader {
-            config: self,
-            custom: Vec::new(),
-            client: None,
-            clock: None,
-            audit: None,
-        }
+        ConfigLoader::new(self)
     }
 }
 
-/// Turns a [`Config`] into an [`Enforcer`], with what only code can provide.
-#[must_use]
-pub struct ConfigLoader {
-    config: Config,
-    custom: Vec<(String, Arc<dyn Verifier>)>,
-    client: Option<Arc<dyn HttpClient>>,
-    clock: Option<Arc<dyn Clock>>,
-    audit: Option<Arc<dyn AuditSink>>,
+/// Loads the file at `path`, warms every mechanism up and starts their background work:
+/// the one call a service needs. Keep the [`Loaded`] for as long as the service runs.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), dharma_core::config::ConfigError> {
+/// let dharma = dharma_core::config::start("dharma.toml").await?;
+/// let enforcer = dharma.enforcer().clone(); // hand it to an adapter
+/// # let _ = enforcer; Ok(()) }
+/// ```
+pub async fn start(path: impl AsRef<Path>) -> Result<Loaded, ConfigError> {
+    Config::from_file(path)?.loader().start().await
 }
 
-impl std::fmt::Debug for ConfigLoader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConfigLoader")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
+/// How an `Arc<str>` source names itself in policy audit events.
+fn source_name(source: Option<&Path>) -> Arc<str> {
+    source.map_or_else(|| "code".into(), |p| p.display().to_string().into())
 }
 
-impl ConfigLoader {
-    /// Registers a verifier for a `kind = "custom"` mechanism (or one the file does not
-    /// mention).
-    pub fn mechanism(mut self, name: &str, verifier: Arc<dyn Verifier>) -> Self {
-        self.custom.push((name.to_owned(), verifier));
-        self
-    }
-    /// The HTTP client for key sets and introspection.
-    pub fn http_client(mut self, client: Arc<dyn HttpClient>) -> Self {
-        self.client = Some(client);
-        self
-    }
-    /// The clock.
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-    /// The audit sink.
-    pub fn audit(mut self, audit: Arc<dyn AuditSink>) -> Self {
-        self.audit = Some(audit);
-        self
-    }
+#[cfg(feature = "watch")]
+use watch::{Watcher, watch_file};
 
-    /// Builds the mechanisms, validates the topology and makes the enforcer.
-    pub fn load(self) -> Result<Loaded, ConfigError> {
-        let file = self.config.file;
-        let context = mechanism::Context {
-            client: self.client,
-            clock: self.clock.clone(),
-            custom: self.custom,
-        };
-        let built = mechanism::build_all(file.mechanisms, &context)?;
-        let mut topology = Topology::builder().unmatched(match file.enforcer.unmatched {
-            UnmatchedSetting::Deny => Unmatched::Deny,
-            UnmatchedSetting::Allow => Unmatched::Allow,
-        });
-        if let Some(realm) = &file.enforcer.realm {
-            topology = topology.realm(realm);
-        }
-        for d in file.domains {
-            let mut b = Domain::builder(&d.name);
-            if let Some(r) = &d.relation {
-                b = b.relation(r);
-            }
-            if let Some(p) = &d.parent {
-                b = b.parent(p);
-            }
-            if let Some(t) = &d.trust {
-                b = b.trust(t);
-            }
-            if let Some(a) = &d.access {
-                b = b.access(a);
-            }
-            topology = topology.domain(b);
-        }
-        for (index, e) in file.endpoints.into_iter().enumerate() {
-            let mut b = match e.exposure {
-                ExposureSetting::Interior => Endpoint::interior(&e.domain, &e.path),
-                ExposureSetting::Boundary => Endpoint::boundary(&e.domain, &e.path),
-                ExposureSetting::InteriorAndBoundary => {
-                    Endpoint::interior_and_boundary(&e.domain, &e.path)
-                }
-                ExposureSetting::Public => Endpoint::public(&e.domain, &e.path),
-            }
-            .methods(&e.methods)
-            .scopes(&e.scopes);
-            if let Some(n) = &e.name {
-                b = b.name(n);
-            }
-            if e.allow_identified {
-                b = b.allow_identified();
-            }
-            for (claim, value) in e.claims {
-                let rule = claim_rule(value).ok_or(ConfigError::ClaimRule {
-                    index,
-                    claim: claim.clone(),
-                })?;
-                b = b.claim(&claim, rule);
-            }
-            topology = topology.endpoint(b);
-        }
-        let mut mechanisms = Mechanisms::new();
-        for (name, verifier) in &built.verifiers {
-            mechanisms.insert(name, verifier.clone());
-        }
-        let mut enforcer = Enforcer::builder(topology.build()?).mechanisms(&mechanisms);
-        if let Some(audit) = self.audit {
-            enforcer = enforcer.audit(audit);
-        }
-        if let Some(clock) = self.clock {
-            enforcer = enforcer.clock(clock);
-        }
-        Ok(Loaded {
-            enforcer: enforcer.build()?,
-            mechanisms,
-            jwt: built.jwt,
-        })
-    }
-}
-
-fn claim_rule(value: toml::Value) -> Option<ClaimRule> {
-    if let toml::Value::Table(t) = &value {
-        return match (t.len(), t.get("present"), t.get("contains")) {
-            (1, Some(toml::Value::Boolean(true)), None) => Some(ClaimRule::Present),
-            (1, None, Some(v)) => Some(ClaimRule::Contains(to_json(v.clone())?)),
-            _ => None,
-        };
-    }
-    Some(ClaimRule::Equals(to_json(value)?))
-}
-
-fn to_json(value: toml::Value) -> Option<Value> {
-    serde_json::to_value(value).ok()
-}
-
-/// A loaded configuration: the enforcer and the JWT verifiers it built (to warm up and
-/// refresh).
+/// Stands in for the watcher when the `watch` feature is off.
+#[cfg(not(feature = "watch"))]
 #[derive(Debug)]
-pub struct Loaded {
-    enforcer: Enforcer,
-    mechanisms: Mechanisms,
-    jwt: Vec<(String, JwtVerifier)>,
-}
+pub(crate) struct Watcher;
 
-impl Loaded {
-    /// The enforcer to hand to an adapter.
-    pub fn enforcer(&self) -> &Enforcer {
-        &self.enforcer
-    }
-
-    /// The mechanism instances, by name.
-    pub fn mechanisms(&self) -> &Mechanisms {
-        &self.mechanisms
-    }
-
-    /// A JWT mechanism by name.
-    pub fn jwt(&self, name: &str) -> Option<&JwtVerifier> {
-        self.jwt.iter().find(|(n, _)| n == name).map(|(_, v)| v)
-    }
-
-    /// Loads every JWT mechanism's keys.
-    pub async fn warm_up(&self) -> Result<(), KeySourceError> {
-        for (_, v) in &self.jwt {
-            v.warm_up().await?;
-        }
-        Ok(())
-    }
-
-    /// Starts background key refresh for every JWT mechanism.
-    pub fn spawn_refresh(&self) -> Vec<RefreshHandle> {
-        self.jwt.iter().map(|(_, v)| v.spawn_refresh()).collect()
-    }
+#[cfg(not(feature = "watch"))]
+fn watch_file(shared: &Arc<load::Shared>) -> Result<Watcher, ConfigError> {
+    Err(ConfigError::Watch {
+        path: shared
+            .source
+            .as_ref()
+            .map_or_else(String::new, |p| p.display().to_string()),
+        message: "dharma-core was built without the watch feature".into(),
+    })
 }

@@ -1,7 +1,13 @@
 //! Configuration file tests: a good file means what the builder means, bad files name their key.
 
+use std::sync::Arc;
+
 use super::*;
-use crate::model::Exposure;
+use crate::{
+    Verifier,
+    mechanism::jwt::JwtVerifier,
+    model::{ClaimRule, Domain, Endpoint, Exposure},
+};
 
 const GOOD: &str = r#"
     [enforcer]
@@ -112,7 +118,7 @@ fn good_file_means_what_the_builder_means() {
     let payments = &t.endpoints()[2];
     assert_eq!(payments.exposure(), Exposure::InteriorAndBoundary);
     assert!(payments.is_hierarchical());
-    assert!(loaded.jwt("org-jwt").is_some());
+    assert!(loaded.instance::<JwtVerifier>("org-jwt").is_some());
 
     // The same thing through the builder API.
     let built = Topology::builder()
@@ -314,7 +320,7 @@ fn every_mechanism_kind_loads() {
     ] {
         assert!(loaded.mechanisms().get(name).is_some(), "{name} missing");
     }
-    assert!(loaded.jwt("org-jwt").is_some());
+    assert!(loaded.instance::<JwtVerifier>("org-jwt").is_some());
 }
 
 #[test]
@@ -477,4 +483,83 @@ fn certificate_mechanisms_load() {
             .to_string(),
         "mechanisms.mtls: CA certificate 0 is not a usable trust anchor"
     );
+}
+
+/// The issue's complaint: validating a file built HTTP clients and read files and
+/// secrets. `validate` touches none of them; `load` reads them and fails where they are
+/// missing.
+#[test]
+fn validation_is_offline() {
+    let text = r#"
+        [mechanisms.opaque]
+        kind = "introspection"
+        endpoint = "https://as.example/introspect"
+        client_id = "gw"
+        client_secret_env = "DHARMA_TEST_NEVER_SET"
+        audiences = ["api"]
+
+        [mechanisms.mtls]
+        kind = "mtls"
+        ca_file = "/nonexistent/ca.pem"
+
+        [mechanisms.signed]
+        kind = "x5c_jwt"
+        ca_file = "/nonexistent/ca.pem"
+        audiences = ["api"]
+
+        [[domains]]
+        name = "outer"
+        trust = "mtls"
+        access = "opaque"
+    "#;
+    let topology = Config::from_toml(text).unwrap().validate().unwrap();
+    assert_eq!(topology.mechanisms().len(), 2);
+    let e = Config::from_toml(text).unwrap().load().unwrap_err();
+    assert!(
+        e.to_string().starts_with("cannot read /nonexistent/ca.pem")
+            || e.to_string().contains("DHARMA_TEST_NEVER_SET"),
+        "{e}"
+    );
+
+    // Offline checks still refuse what can be refused without I/O.
+    for (from, to, message) in [
+        (
+            "client_id = \"gw\"",
+            "client_id = \"gw\"\nclient_secret = \"s\"",
+            "mechanisms.opaque: set exactly one of client_secret and client_secret_env",
+        ),
+        (
+            "ca_file = \"/nonexistent/ca.pem\"\n\n",
+            "ca_file = \"/nonexistent/ca.pem\"\ntrust_tls_layer = true\n\n",
+            "mechanisms.mtls: set exactly one of ca_file, ca_pem and trust_tls_layer = true",
+        ),
+        (
+            "https://as.example/introspect",
+            "http://as.example/introspect",
+            "plain http",
+        ),
+        (
+            "access = \"opaque\"",
+            "access = \"opaq\"",
+            r#"domain "outer": mechanism "opaq" is not registered"#,
+        ),
+    ] {
+        assert!(text.contains(from), "{from}");
+        let e = Config::from_toml(&text.replacen(from, to, 1))
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(message), "{e}");
+    }
+}
+
+/// The policy is data: written back, it reads as the same policy.
+#[test]
+fn a_configuration_round_trips_through_toml() {
+    let config = Config::from_toml(GOOD).unwrap();
+    let again = Config::from_toml(&config.to_toml()).unwrap();
+    let (a, b) = (config.validate().unwrap(), again.validate().unwrap());
+    assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    assert_eq!(config.to_toml(), again.to_toml());
 }

@@ -36,7 +36,6 @@ use std::time::Duration;
 
 pub(crate) use self::source::check_url;
 pub use self::source::{KeySource, SourceError};
-pub use self::store::RefreshHandle;
 pub(crate) use self::store::spawn_refresher;
 pub(crate) use self::store::{KeyLookupError, KeyStatus, KeyStore};
 

@@ -16,6 +16,7 @@ use super::{CachePolicy, KeySource, KeySourceError, cache_control, source::check
 use crate::{
     clock::Clock,
     jose::{Algorithm, JwkSet, VerifyingKey, select_key},
+    mechanism::BackgroundTask,
     names::Issuer,
     transport::{HttpClient, get_json},
     util::BoxFuture,
@@ -346,33 +347,9 @@ impl KeyStore {
     }
 }
 
-/// Stops the background refresher when dropped or when [`stop`](Self::stop) is called.
-#[derive(Debug)]
-pub struct RefreshHandle {
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl RefreshHandle {
-    /// Stops the refresher.
-    pub fn stop(self) {
-        self.task.abort();
-    }
-
-    /// Whether the refresher task has ended.
-    pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
-    }
-}
-
-impl Drop for RefreshHandle {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 /// Starts a task that refreshes every store before its keys expire. Must be called
 /// within a Tokio runtime.
-pub(crate) fn spawn_refresher(stores: Vec<Arc<KeyStore>>, clock: Arc<dyn Clock>) -> RefreshHandle {
+pub(crate) fn spawn_refresher(stores: Vec<Arc<KeyStore>>, clock: Arc<dyn Clock>) -> BackgroundTask {
     const MAX_SLEEP: Duration = Duration::from_secs(60);
     const MIN_SLEEP: Duration = Duration::from_millis(50);
     let task = tokio::spawn(async move {
@@ -394,5 +371,5 @@ pub(crate) fn spawn_refresher(stores: Vec<Arc<KeyStore>>, clock: Arc<dyn Clock>)
             tokio::time::sleep(next.clamp(MIN_SLEEP, MAX_SLEEP)).await;
         }
     });
-    RefreshHandle { task }
+    BackgroundTask::new(task)
 }

@@ -94,6 +94,36 @@ fn unverified(token: &str, max: usize) -> Option<Vec<Identity>> {
     )
 }
 
+/// `kind = "accountability_jwt"`: `jwt`, the name of the JWT mechanism that verifies.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AccountabilitySettings {
+    jwt: String,
+}
+
+/// Builds [`AccountabilityJwt`]s on a JWT mechanism of the file.
+pub(crate) struct AccountabilityKind;
+
+impl super::MechanismKind for AccountabilityKind {
+    type Settings = AccountabilitySettings;
+
+    fn references<'s>(&self, settings: &'s AccountabilitySettings) -> Vec<super::Reference<'s>> {
+        vec![super::Reference::of_kind(&settings.jwt, "jwt")]
+    }
+
+    fn build(
+        &self,
+        settings: &AccountabilitySettings,
+        ctx: &super::BuildContext<'_>,
+    ) -> Result<super::Instance, super::KindError> {
+        let jwt = ctx
+            .instance(&settings.jwt)
+            .and_then(|i| i.downcast::<JwtVerifier>())
+            .ok_or_else(|| super::KindError::setting("jwt", "not a jwt mechanism"))?;
+        Ok(super::Instance::new(AccountabilityJwt::new((*jwt).clone())))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

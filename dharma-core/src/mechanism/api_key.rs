@@ -161,6 +161,56 @@ impl Verifier for ApiKeyVerifier {
     }
 }
 
+/// `kind = "api_key"`: the header and the clients with their key digests.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApiKeySettings {
+    header: Option<String>,
+    #[serde(default)]
+    clients: Vec<ApiClientSettings>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiClientSettings {
+    client: String,
+    sha256: String,
+}
+
+impl ApiKeySettings {
+    fn verifier(&self) -> Result<ApiKeyVerifier, super::KindError> {
+        let mut b = ApiKeyVerifier::builder();
+        if let Some(h) = &self.header {
+            b = b.header(h).map_err(super::KindError::invalid)?;
+        }
+        for c in &self.clients {
+            b = b
+                .key_digest(&c.client, &c.sha256)
+                .map_err(super::KindError::invalid)?;
+        }
+        Ok(b.build())
+    }
+}
+
+/// Builds [`ApiKeyVerifier`]s.
+pub(crate) struct ApiKeyKind;
+
+impl super::MechanismKind for ApiKeyKind {
+    type Settings = ApiKeySettings;
+
+    fn check(&self, settings: &ApiKeySettings) -> Result<(), super::KindError> {
+        settings.verifier().map(drop)
+    }
+
+    fn build(
+        &self,
+        settings: &ApiKeySettings,
+        _: &super::BuildContext<'_>,
+    ) -> Result<super::Instance, super::KindError> {
+        settings.verifier().map(super::Instance::new)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -145,6 +145,47 @@ impl Verifier for AnyOf {
     }
 }
 
+/// `kind = "all_of"` and `kind = "any_of"`: the mechanisms, by name, in order.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CombinedSettings {
+    mechanisms: Vec<String>,
+}
+
+/// Builds [`AllOf`] (`all = true`) or [`AnyOf`].
+pub(crate) struct CombinedKind {
+    pub(crate) all: bool,
+}
+
+impl super::MechanismKind for CombinedKind {
+    type Settings = CombinedSettings;
+
+    fn references<'s>(&self, settings: &'s CombinedSettings) -> Vec<super::Reference<'s>> {
+        settings
+            .mechanisms
+            .iter()
+            .map(|n| super::Reference::any(n))
+            .collect()
+    }
+
+    fn build(
+        &self,
+        settings: &CombinedSettings,
+        ctx: &super::BuildContext<'_>,
+    ) -> Result<super::Instance, super::KindError> {
+        let branches: Vec<(&str, Arc<dyn Verifier>)> = settings
+            .mechanisms
+            .iter()
+            .filter_map(|n| ctx.instance(n).map(|i| (n.as_str(), i.verifier().clone())))
+            .collect();
+        Ok(if self.all {
+            super::Instance::new(AllOf::new(branches))
+        } else {
+            super::Instance::new(AnyOf::new(branches))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,13 +43,21 @@ pub mod api_key;
 pub mod combine;
 pub mod introspection;
 pub mod jwt;
+mod kind;
 pub mod mtls;
 pub mod network;
 pub mod x5c;
 
 use std::{fmt::Debug, sync::Arc};
 
-use crate::{context::Identity, reject::Rejection, request::RequestView, util::BoxFuture};
+pub use kind::{BuildContext, Instance, KindError, MechanismKind, Reference};
+
+use crate::{
+    context::Identity,
+    reject::{Rejection, UnavailableError},
+    request::RequestView,
+    util::BoxFuture,
+};
 
 /// A trust or access mechanism.
 pub trait Verifier: Send + Sync + Debug {
@@ -58,6 +66,51 @@ pub trait Verifier: Send + Sync + Debug {
         &'a self,
         request: &'a RequestView<'a>,
     ) -> BoxFuture<'a, Result<Authenticated, Rejection>>;
+
+    /// Loads what the mechanism needs before the service reports ready (signing keys).
+    /// By default there is nothing to load.
+    fn warm_up(&self) -> BoxFuture<'_, Result<(), UnavailableError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Starts the mechanism's background work (refreshing keys before they expire) on
+    /// the current Tokio runtime. The work stops when the task is dropped. By default
+    /// there is none.
+    ///
+    /// A mechanism built on others (a combination, the accountability reader) leaves
+    /// theirs to them: the loader warms up and starts every named mechanism once.
+    fn spawn_background(&self) -> Option<BackgroundTask> {
+        None
+    }
+}
+
+/// A mechanism's background work; stopped when dropped or [`stop`](Self::stop)ped.
+#[derive(Debug)]
+pub struct BackgroundTask {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl BackgroundTask {
+    /// Takes charge of a spawned task.
+    pub fn new(task: tokio::task::JoinHandle<()>) -> Self {
+        Self { task }
+    }
+
+    /// Stops the work.
+    pub fn stop(self) {
+        self.task.abort();
+    }
+
+    /// Whether the work has ended.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+impl Drop for BackgroundTask {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// What a mechanism established: one or more identities.

@@ -72,14 +72,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let issuer_app = Router::new().route("/jwks", get(move || async move { Json(jwks) }));
     tokio::spawn(async move { axum::serve(issuer_listener, issuer_app).await });
 
-    // 2. The service, configured from the file, keys loaded before it serves.
-    let loaded = Config::from_toml(&CONFIG.replace("{ISSUER}", &issuer))?.load()?;
-    loaded.warm_up().await?;
-    let _refresh = loaded.spawn_refresh();
+    // 2. The service, configured from the file: one call loads it, fetches the keys
+    //    before the service serves and keeps them fresh while `dharma` lives. A service
+    //    reading a file calls `dharma_core::config::start(path)`.
+    let dharma = Config::from_toml(&CONFIG.replace("{ISSUER}", &issuer))?
+        .loader()
+        .start()
+        .await?;
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/orders/{id}", get(order))
-        .layer(DharmaLayer::new(loaded.enforcer().clone()));
+        .layer(DharmaLayer::new(dharma.enforcer().clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let service = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {

@@ -11,6 +11,8 @@
 //! - keys come from the [`jwks`](crate::jwks) cache; verified tokens are remembered until
 //!   their `exp`, so a repeated token costs a hash and a lookup.
 
+pub(crate) mod settings;
+
 mod cache;
 pub(crate) mod claims;
 mod verifier;

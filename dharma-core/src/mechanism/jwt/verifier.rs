@@ -48,13 +48,13 @@ use crate::{
     jose::{Algorithm, AlgorithmSet, VerifyingKey, jws::Compact},
     jwks::{
         CachePolicy, KeyLookupError, KeySource, KeySourceError, KeyStatus, KeyStore, PolicyError,
-        RefreshHandle, SourceError, spawn_refresher,
+        SourceError, spawn_refresher,
     },
-    mechanism::{Authenticated, Verifier},
+    mechanism::{Authenticated, BackgroundTask, Verifier},
     names::{Audience, Issuer, NameError},
-    reject::{MalformedRequest, Rejection, TokenError},
+    reject::{MalformedRequest, Rejection, TokenError, UnavailableError},
     request::RequestView,
-    transport::HttpClient,
+    transport::{HttpClient, Offline},
     util::BoxFuture,
 };
 
@@ -284,7 +284,7 @@ impl JwtVerifierBuilder {
             };
             let http: Arc<dyn HttpClient> = match (&client, &source) {
                 (Some(c), _) => c.clone(),
-                (None, KeySource::Static(_)) => Arc::new(NoClient),
+                (None, KeySource::Static(_)) => Arc::new(Offline),
                 (None, _) => {
                     let c = default_client()?;
                     client = Some(c.clone());
@@ -338,24 +338,6 @@ fn default_client() -> Result<Arc<dyn HttpClient>, JwtConfigError> {
 #[cfg(not(feature = "http-client"))]
 fn default_client() -> Result<Arc<dyn HttpClient>, JwtConfigError> {
     Err(JwtConfigError::NoHttpClient)
-}
-
-/// Stands in where keys are fixed and never fetched.
-#[derive(Debug)]
-struct NoClient;
-
-impl HttpClient for NoClient {
-    fn send<'a>(
-        &'a self,
-        _: http::Request<bytes::Bytes>,
-        _: usize,
-    ) -> BoxFuture<'a, Result<crate::transport::HttpResponse, crate::transport::HttpError>> {
-        Box::pin(async {
-            Err(crate::transport::HttpError::Transport(
-                "no HTTP client configured".into(),
-            ))
-        })
-    }
 }
 
 struct Inner {
@@ -416,7 +398,7 @@ impl JwtVerifier {
 
     /// Starts a background task (on the current Tokio runtime) that refreshes keys before
     /// they expire. The task stops when the handle is dropped or stopped.
-    pub fn spawn_refresh(&self) -> RefreshHandle {
+    pub fn spawn_refresh(&self) -> BackgroundTask {
         spawn_refresher(
             self.inner.issuers.iter().map(|i| i.store.clone()).collect(),
             self.inner.clock.clone(),
@@ -619,5 +601,13 @@ impl Verifier for JwtVerifier {
             check_confirmation(&authenticated, request, self.inner.bound)?;
             Ok(authenticated)
         })
+    }
+
+    fn warm_up(&self) -> BoxFuture<'_, Result<(), UnavailableError>> {
+        Box::pin(async move { Ok(JwtVerifier::warm_up(self).await?) })
+    }
+
+    fn spawn_background(&self) -> Option<BackgroundTask> {
+        Some(self.spawn_refresh())
     }
 }

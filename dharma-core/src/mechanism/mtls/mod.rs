@@ -30,6 +30,8 @@
 //! # }
 //! ```
 
+pub(crate) mod settings;
+
 use std::sync::Arc;
 
 use crate::{

@@ -20,6 +20,8 @@
 //! # Ok::<(), dharma_core::mechanism::introspection::IntrospectionConfigError>(())
 //! ```
 
+pub(crate) mod settings;
+
 use std::{
     fmt,
     sync::{

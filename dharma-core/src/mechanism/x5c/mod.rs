@@ -36,6 +36,8 @@
 //! # Ok(()) }
 //! ```
 
+pub(crate) mod settings;
+
 use std::{sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::STANDARD};

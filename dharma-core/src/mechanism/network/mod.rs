@@ -20,6 +20,8 @@
 //! # Ok::<(), dharma_core::mechanism::network::NetworkError>(())
 //! ```
 
+pub(crate) mod settings;
+
 use std::net::IpAddr;
 
 use ipnet::{IpNet, Ipv4Net};

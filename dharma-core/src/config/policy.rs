@@ -1,0 +1,303 @@
+//! The file as data: its sections, and the offline checks that turn it into a
+//! [`Topology`] and an ordered list of mechanisms to build.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{
+    ConfigError,
+    kinds::{CUSTOM, Kinds, Parsed, section},
+};
+use crate::model::{ClaimRule, Domain, Endpoint, Topology, Unmatched};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct File {
+    #[serde(default)]
+    enforcer: EnforcerSection,
+    #[serde(default)]
+    mechanisms: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    domains: Vec<DomainSection>,
+    #[serde(default)]
+    endpoints: Vec<EndpointSection>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct EnforcerSection {
+    #[serde(default)]
+    unmatched: UnmatchedSetting,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    realm: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum UnmatchedSetting {
+    #[default]
+    Deny,
+    Allow,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct DomainSection {
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trust: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    domain: String,
+    path: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    methods: Vec<String>,
+    exposure: ExposureSetting,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    scopes: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    claims: BTreeMap<String, toml::Value>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    allow_identified: bool,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+enum ExposureSetting {
+    #[serde(rename = "interior")]
+    Interior,
+    #[serde(rename = "boundary")]
+    Boundary,
+    #[serde(rename = "interior+boundary")]
+    InteriorAndBoundary,
+    #[serde(rename = "public")]
+    Public,
+}
+
+/// One `[mechanisms.NAME]` table, parsed and checked offline.
+pub(super) struct Declared {
+    pub(super) key: String,
+    pub(super) kind: String,
+    /// The table as written (`kind` included): a reload compares it to reuse instances.
+    pub(super) table: toml::Table,
+    /// `None` for `custom`, whose verifier comes from code.
+    pub(super) parsed: Option<Box<dyn Parsed>>,
+}
+
+impl Declared {
+    pub(super) fn references(&self) -> Vec<&str> {
+        self.parsed
+            .as_ref()
+            .map(|p| p.references().iter().map(|r| r.name).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// What the offline checks produce: the topology, and the mechanisms in build order
+/// (each after those it names).
+pub(super) struct Checked {
+    pub(super) topology: Topology,
+    pub(super) mechanisms: Vec<Declared>,
+}
+
+impl File {
+    /// Checks everything offline; `registered` are the names of verifiers given in code.
+    pub(super) fn validate(
+        &self,
+        kinds: &Kinds,
+        registered: &[String],
+    ) -> Result<Topology, ConfigError> {
+        self.check(kinds, registered).map(|c| c.topology)
+    }
+
+    pub(super) fn check(
+        &self,
+        kinds: &Kinds,
+        registered: &[String],
+    ) -> Result<Checked, ConfigError> {
+        let mut declared = Vec::with_capacity(self.mechanisms.len());
+        for (key, table) in &self.mechanisms {
+            declared.push(declare(kinds, key, table)?);
+        }
+        let mechanisms = in_build_order(declared)?;
+        let topology = self.topology()?;
+        // Every mechanism a domain names is declared in the file or registered in code.
+        for (domain, name) in topology.domains().iter().flat_map(|d| {
+            d.trust()
+                .into_iter()
+                .chain(d.access())
+                .map(move |m| (d.name(), m))
+        }) {
+            let known = mechanisms.iter().any(|m| m.key == name.as_str())
+                || registered.iter().any(|r| r == name.as_str());
+            if !known {
+                return Err(ConfigError::Topology(crate::model::TopologyError::new(
+                    format!("domain {:?}", domain.as_str()),
+                    crate::model::TopologyErrorKind::UnknownMechanism(name.to_string()),
+                )));
+            }
+        }
+        Ok(Checked {
+            topology,
+            mechanisms,
+        })
+    }
+
+    /// The domains and endpoints, validated.
+    fn topology(&self) -> Result<Topology, ConfigError> {
+        let mut topology = Topology::builder().unmatched(match self.enforcer.unmatched {
+            UnmatchedSetting::Deny => Unmatched::Deny,
+            UnmatchedSetting::Allow => Unmatched::Allow,
+        });
+        if let Some(realm) = &self.enforcer.realm {
+            topology = topology.realm(realm);
+        }
+        for d in &self.domains {
+            let mut b = Domain::builder(&d.name);
+            if let Some(r) = &d.relation {
+                b = b.relation(r);
+            }
+            if let Some(p) = &d.parent {
+                b = b.parent(p);
+            }
+            if let Some(t) = &d.trust {
+                b = b.trust(t);
+            }
+            if let Some(a) = &d.access {
+                b = b.access(a);
+            }
+            topology = topology.domain(b);
+        }
+        for (index, e) in self.endpoints.iter().enumerate() {
+            let mut b = match e.exposure {
+                ExposureSetting::Interior => Endpoint::interior(&e.domain, &e.path),
+                ExposureSetting::Boundary => Endpoint::boundary(&e.domain, &e.path),
+                ExposureSetting::InteriorAndBoundary => {
+                    Endpoint::interior_and_boundary(&e.domain, &e.path)
+                }
+                ExposureSetting::Public => Endpoint::public(&e.domain, &e.path),
+            }
+            .methods(&e.methods)
+            .scopes(&e.scopes);
+            if let Some(n) = &e.name {
+                b = b.name(n);
+            }
+            if e.allow_identified {
+                b = b.allow_identified();
+            }
+            for (claim, value) in &e.claims {
+                let rule = claim_rule(value).ok_or(ConfigError::ClaimRule {
+                    index,
+                    claim: claim.clone(),
+                })?;
+                b = b.claim(claim, rule);
+            }
+            topology = topology.endpoint(b);
+        }
+        Ok(topology.build()?)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CustomSection {}
+
+/// Parses and checks one mechanism table.
+fn declare(kinds: &Kinds, key: &str, table: &toml::Table) -> Result<Declared, ConfigError> {
+    let unknown = || ConfigError::Kind {
+        key: key.to_owned(),
+        known: kinds.names(),
+    };
+    let Some(toml::Value::String(kind)) = table.get("kind") else {
+        return Err(unknown());
+    };
+    let mut settings = table.clone();
+    settings.remove("kind");
+    let parsed = if kind == CUSTOM {
+        section::<CustomSection>(key, &settings)?;
+        None
+    } else {
+        let parsed = kinds.parse(kind, key, &settings).ok_or_else(unknown)??;
+        parsed.check().map_err(|e| ConfigError::mechanism(key, e))?;
+        Some(parsed)
+    };
+    Ok(Declared {
+        key: key.to_owned(),
+        kind: kind.clone(),
+        table: table.clone(),
+        parsed,
+    })
+}
+
+/// Orders mechanisms so that each comes after those it names; refuses unknown names,
+/// names of the wrong kind and cycles.
+fn in_build_order(mut pending: Vec<Declared>) -> Result<Vec<Declared>, ConfigError> {
+    for d in &pending {
+        for r in d.parsed.iter().flat_map(|p| p.references()) {
+            let problem = match pending.iter().find(|o| o.key == r.name) {
+                None => "unknown mechanism".to_owned(),
+                Some(other) => match r.kind {
+                    Some(kind) if kind != other.kind => format!("not a {kind} mechanism"),
+                    _ => continue,
+                },
+            };
+            return Err(ConfigError::Reference {
+                key: d.key.clone(),
+                name: r.name.to_owned(),
+                problem,
+            });
+        }
+    }
+    let mut ordered: Vec<Declared> = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let ready = pending.iter().position(|d| {
+            d.references()
+                .iter()
+                .all(|r| ordered.iter().any(|o| o.key == *r))
+        });
+        let Some(index) = ready else {
+            // Every one left names another one left: a cycle.
+            let d = pending.remove(0);
+            let name = d
+                .references()
+                .into_iter()
+                .find(|r| !ordered.iter().any(|o| o.key == *r))
+                .unwrap_or_default()
+                .to_owned();
+            return Err(ConfigError::Reference {
+                key: d.key,
+                name,
+                problem: "cycle through".to_owned(),
+            });
+        };
+        ordered.push(pending.remove(index));
+    }
+    Ok(ordered)
+}
+
+fn claim_rule(value: &toml::Value) -> Option<ClaimRule> {
+    if let toml::Value::Table(t) = value {
+        return match (t.len(), t.get("present"), t.get("contains")) {
+            (1, Some(toml::Value::Boolean(true)), None) => Some(ClaimRule::Present),
+            (1, None, Some(v)) => Some(ClaimRule::Contains(to_json(v)?)),
+            _ => None,
+        };
+    }
+    Some(ClaimRule::Equals(to_json(value)?))
+}
+
+fn to_json(value: &toml::Value) -> Option<Value> {
+    serde_json::to_value(value).ok()
+}
