@@ -24,7 +24,7 @@ use http::Method;
 
 use crate::{
     context::{Assurance, IdentityKind, Lane},
-    mechanism::BranchOutcome,
+    error::BranchOutcome,
     names::{DomainName, Issuer, MechanismName},
 };
 

@@ -45,13 +45,14 @@ use crate::{
     audit::{AuditEvent, AuditIdentity, AuditSink, Outcome, PolicyEvent, TracingAuditSink},
     clock::{Clock, SystemClock},
     context::{Identity, Lane, SecurityContext, principal},
+    error::{MalformedRequest, Rejection},
     mechanism::{BranchOutcome, Verifier},
     model::{
         Classified, Endpoint, Exposure, Topology, TopologyError, TopologyErrorKind, Unmatched,
         check_request_path,
     },
     names::MechanismName,
-    reject::{Denial, MalformedRequest, Rejection},
+    reject::Denial,
     request::RequestView,
     util::truncate,
 };

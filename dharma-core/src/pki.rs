@@ -18,6 +18,8 @@
 //! # Ok(()) }
 //! ```
 
+pub use crate::error::CertificateError;
+
 use std::{
     sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
@@ -52,64 +54,6 @@ pub enum PkiError {
     /// The PEM text is malformed.
     #[error("the CA bundle is not valid PEM")]
     Pem,
-}
-
-/// Why a presented certificate chain is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CertificateError {
-    /// No certificate was presented.
-    #[error("no certificate")]
-    Missing,
-    /// The leaf has expired.
-    #[error("certificate expired")]
-    Expired,
-    /// The leaf is not valid yet.
-    #[error("certificate not valid yet")]
-    NotYetValid,
-    /// The chain does not lead to the organisation CA.
-    #[error("certificate not issued by the organisation CA")]
-    UnknownIssuer,
-    /// The certificate is not meant for this use (extended key usage).
-    #[error("certificate not valid for this usage")]
-    WrongUsage,
-    /// More intermediates than allowed, or a path-length constraint broken.
-    #[error("certificate path too long")]
-    PathTooLong,
-    /// The certificate is malformed or otherwise invalid.
-    #[error("certificate invalid: {0}")]
-    Invalid(String),
-    /// The leaf names no usable identity, or several SPIFFE IDs.
-    #[error("certificate names no usable identity")]
-    NoIdentity,
-    /// The identity is outside the configured trust domain or allow-list.
-    #[error("certificate identity {0:?} is not allowed")]
-    NotAllowed(String),
-    /// The leaf's key cannot verify signatures (x5c).
-    #[error("certificate key is unsupported: {0}")]
-    UnsupportedKey(String),
-    /// The leaf is not the pinned certificate.
-    #[error("certificate is not pinned")]
-    NotPinned,
-}
-
-impl CertificateError {
-    /// A stable code for audit records.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Missing => "certificate_missing",
-            Self::Expired => "certificate_expired",
-            Self::NotYetValid => "certificate_not_yet_valid",
-            Self::UnknownIssuer => "certificate_untrusted",
-            Self::WrongUsage => "certificate_wrong_usage",
-            Self::PathTooLong => "certificate_path_too_long",
-            Self::Invalid(_) => "certificate_invalid",
-            Self::NoIdentity => "certificate_no_identity",
-            Self::NotAllowed(_) => "certificate_identity_not_allowed",
-            Self::UnsupportedKey(_) => "certificate_key_unsupported",
-            Self::NotPinned => "certificate_not_pinned",
-        }
-    }
 }
 
 impl From<webpki::Error> for CertificateError {

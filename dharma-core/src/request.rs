@@ -16,6 +16,8 @@ use std::{net::SocketAddr, sync::Arc};
 use http::{HeaderMap, Method, header::AUTHORIZATION};
 use rustls_pki_types::CertificateDer;
 
+use crate::error::CredentialsError;
+
 /// What a mechanism may look at: method, path, headers and the transport peer.
 ///
 /// Adapters build it from their framework's request without copying the headers.
@@ -37,21 +39,6 @@ pub struct RequestView<'a> {
 /// it to mechanisms through [`RequestView::peer_certificates`].
 #[derive(Debug, Clone, Default)]
 pub struct PeerCertificates(pub Arc<[CertificateDer<'static>]>);
-
-/// The `Authorization` header is present but cannot be read as bearer credentials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CredentialsError {
-    /// More than one `Authorization` header.
-    #[error("more than one authorization header")]
-    Repeated,
-    /// The header value is not visible ASCII.
-    #[error("authorization header is not visible ASCII")]
-    NotAscii,
-    /// `Bearer` with no token or a token outside the RFC 6750 `b64token` syntax.
-    #[error("bearer credentials do not match the b64token syntax")]
-    BadSyntax,
-}
 
 impl<'a> RequestView<'a> {
     /// A view of a request with no peer information.

@@ -18,6 +18,8 @@
 //! }
 //! ```
 
+pub use crate::error::HttpError;
+
 use std::fmt::Debug;
 
 use bytes::Bytes;
@@ -54,21 +56,6 @@ impl HttpResponse {
     pub fn body(&self) -> &Bytes {
         &self.body
     }
-}
-
-/// A failed request.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum HttpError {
-    /// Connecting, TLS or reading failed.
-    #[error("transport error: {0}")]
-    Transport(String),
-    /// The body was larger than allowed.
-    #[error("response body exceeds {limit} bytes")]
-    TooLarge {
-        /// The limit.
-        limit: usize,
-    },
 }
 
 /// Sends a request and reads the whole response. Implementations must stop reading a body

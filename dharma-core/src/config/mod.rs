@@ -84,9 +84,9 @@ pub use load::{ConfigLoader, Loaded};
 
 use self::{kinds::Kinds, policy::File};
 use crate::{
+    error::UnavailableError,
     mechanism::KindError,
     model::{Topology, TopologyError},
-    reject::UnavailableError,
 };
 
 /// A configuration that cannot be loaded.

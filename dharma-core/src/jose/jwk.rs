@@ -25,7 +25,10 @@ use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use serde_json::{Map, Value};
 
 use super::alg::{Algorithm, AlgorithmSet, Family};
-use crate::{names::KeyId, reject::TokenError};
+use crate::{
+    error::{JwkSetError, TokenError},
+    names::KeyId,
+};
 
 /// A JWK that cannot be used to verify signatures.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -387,11 +390,6 @@ pub(crate) struct JwkSet {
     /// The keys left out, by position in the set, with the reason.
     pub skipped: Vec<(usize, JwkError)>,
 }
-
-/// A JWK Set document that cannot be read at all.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not a JWK Set: {0}")]
-pub struct JwkSetError(&'static str);
 
 impl JwkSet {
     /// Parses a JWK Set document (`{"keys": [...]}`).

@@ -9,7 +9,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::Value;
 
 use super::{alg::Algorithm, jwk::VerifyingKey};
-use crate::{reject::TokenError, util::truncate};
+use crate::{error::TokenError, util::truncate};
 
 /// A parsed compact JWS whose signature is not checked yet.
 #[derive(Debug)]

@@ -9,6 +9,7 @@ pub(crate) mod jws;
 #[cfg(test)]
 mod vectors;
 
+pub use crate::error::JwkSetError;
 pub use alg::{Algorithm, AlgorithmSet};
-pub use jwk::{JwkError, JwkSetError, VerifyingKey};
+pub use jwk::{JwkError, VerifyingKey};
 pub(crate) use jwk::{JwkSet, select_key};

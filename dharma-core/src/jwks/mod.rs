@@ -32,45 +32,14 @@ mod cache_control;
 mod source;
 mod store;
 
+pub use crate::error::KeySourceError;
+
 use std::time::Duration;
 
 pub(crate) use self::source::check_url;
 pub use self::source::{KeySource, SourceError};
 pub(crate) use self::store::spawn_refresher;
 pub(crate) use self::store::{KeyLookupError, KeyStatus, KeyStore};
-
-use crate::{jose::JwkSetError, transport::HttpError};
-
-/// Why keys could not be loaded from a key source. Kept for the audit trail; clients
-/// only see a generic `503`.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeySourceError {
-    /// The fetch did not finish within the timeout.
-    #[error("key source timed out")]
-    Timeout,
-    /// The HTTP client failed.
-    #[error("key source unreachable: {0}")]
-    Http(#[from] HttpError),
-    /// The key source answered with a non-success status.
-    #[error("key source answered HTTP {0}")]
-    Status(u16),
-    /// The JWK Set could not be read.
-    #[error(transparent)]
-    InvalidJwks(#[from] JwkSetError),
-    /// The JWK Set held no usable key.
-    #[error("key set has no usable key ({skipped} skipped)")]
-    NoUsableKeys {
-        /// How many keys were skipped.
-        skipped: usize,
-    },
-    /// The discovery document is unusable.
-    #[error("discovery document rejected: {0}")]
-    Discovery(&'static str),
-    /// No fetch is allowed yet after a recent failure, and no keys are cached.
-    #[error("no keys cached and the last fetch failed recently")]
-    Backoff,
-}
 
 /// How keys are cached and refreshed. Validated when a verifier is built.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,8 +16,8 @@ use super::{CachePolicy, KeySource, KeySourceError, cache_control, source::check
 use crate::{
     clock::Clock,
     jose::{Algorithm, JwkSet, VerifyingKey, select_key},
-    mechanism::BackgroundTask,
     names::Issuer,
+    task::BackgroundTask,
     transport::{HttpClient, get_json},
     util::BoxFuture,
 };
@@ -283,7 +283,7 @@ impl KeyStore {
             return Err(KeySourceError::Status(response.status().as_u16()));
         }
         if response.body().len() > self.policy.max_response_bytes {
-            return Err(super::HttpError::TooLarge {
+            return Err(crate::transport::HttpError::TooLarge {
                 limit: self.policy.max_response_bytes,
             }
             .into());

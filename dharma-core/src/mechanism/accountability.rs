@@ -27,10 +27,10 @@ use serde_json::Value;
 
 use crate::{
     context::{Claims, Identity},
+    error::Rejection,
     mechanism::jwt::JwtVerifier,
     mechanism::{Authenticated, Verifier},
     names::Issuer,
-    reject::Rejection,
     request::RequestView,
     util::BoxFuture,
 };

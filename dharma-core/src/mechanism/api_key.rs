@@ -25,9 +25,9 @@ use http::HeaderName;
 
 use crate::{
     context::{Identity, IdentityKind},
+    error::{CredentialsError, MalformedRequest, Rejection, TokenError},
     mechanism::{Authenticated, Verifier},
-    reject::{MalformedRequest, Rejection, TokenError},
-    request::{CredentialsError, RequestView},
+    request::RequestView,
     util::{BoxFuture, truncate},
 };
 

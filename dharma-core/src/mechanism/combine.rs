@@ -18,8 +18,8 @@
 use std::{fmt, sync::Arc};
 
 use crate::{
+    error::Rejection,
     mechanism::{Authenticated, BranchOutcome, Verifier},
-    reject::Rejection,
     request::RequestView,
     util::BoxFuture,
 };

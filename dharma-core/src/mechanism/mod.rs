@@ -48,13 +48,14 @@ pub mod mtls;
 pub mod network;
 pub mod x5c;
 
-use std::{fmt::Debug, sync::Arc};
+use std::fmt::Debug;
 
+pub use crate::{error::BranchOutcome, task::BackgroundTask};
 pub use kind::{BuildContext, Instance, KindError, MechanismKind, Reference};
 
 use crate::{
     context::Identity,
-    reject::{Rejection, UnavailableError},
+    error::{Rejection, UnavailableError},
     request::RequestView,
     util::BoxFuture,
 };
@@ -81,35 +82,6 @@ pub trait Verifier: Send + Sync + Debug {
     /// theirs to them: the loader warms up and starts every named mechanism once.
     fn spawn_background(&self) -> Option<BackgroundTask> {
         None
-    }
-}
-
-/// A mechanism's background work; stopped when dropped or [`stop`](Self::stop)ped.
-#[derive(Debug)]
-pub struct BackgroundTask {
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl BackgroundTask {
-    /// Takes charge of a spawned task.
-    pub fn new(task: tokio::task::JoinHandle<()>) -> Self {
-        Self { task }
-    }
-
-    /// Stops the work.
-    pub fn stop(self) {
-        self.task.abort();
-    }
-
-    /// Whether the work has ended.
-    pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
-    }
-}
-
-impl Drop for BackgroundTask {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
@@ -158,23 +130,5 @@ impl Authenticated {
             })
             .collect();
         (identities, self.branches)
-    }
-}
-
-/// What one branch of a combined mechanism said, for the audit trail.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BranchOutcome {
-    /// The branch's name.
-    pub mechanism: Arc<str>,
-    /// `allowed`, or the branch's rejection code.
-    pub reason: &'static str,
-}
-
-impl BranchOutcome {
-    pub(crate) fn new(mechanism: &Arc<str>, reason: &'static str) -> Self {
-        Self {
-            mechanism: mechanism.clone(),
-            reason,
-        }
     }
 }

@@ -18,8 +18,8 @@ use serde_json::Value;
 use super::path::PathPattern;
 use crate::{
     context::{Claims, Lane},
+    error::{ForbiddenReason, Rejection},
     names::{DomainName, MechanismName, Scope},
-    reject::{ForbiddenReason, Rejection},
 };
 
 /// Who may reach an endpoint, and so which of its domain's mechanisms checks a request.

@@ -8,8 +8,9 @@ mod path;
 mod routes;
 mod topology;
 
+pub use crate::error::PathError;
 pub use domain::{Domain, DomainBuilder};
 pub use endpoint::{ClaimRule, Endpoint, EndpointBuilder, Exposure, Requirements};
-pub use path::{PathError, PathPattern, PatternError, check_request_path};
+pub use path::{PathPattern, PatternError, check_request_path};
 pub use routes::Classified;
 pub use topology::{Topology, TopologyBuilder, TopologyError, TopologyErrorKind, Unmatched};

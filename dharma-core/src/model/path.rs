@@ -14,44 +14,14 @@
 
 use std::{fmt, str::FromStr};
 
+use crate::error::PathError;
+
 /// A pattern that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid path pattern {pattern:?}: {rule}")]
 pub struct PatternError {
     pattern: String,
     rule: &'static str,
-}
-
-/// A request path that is not in normal form. Such requests are refused with `400` before
-/// any endpoint is matched, so a router and dharma can never disagree about where they go:
-/// a path in normal form has exactly one spelling, and routers that decode it (actix-web)
-/// and routers that do not (axum, tonic) see the same segments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PathError {
-    /// The path does not start with `/`.
-    #[error("path does not start with '/'")]
-    NotAbsolute,
-    /// A `.` or `..` segment.
-    #[error("path has a dot segment")]
-    DotSegment,
-    /// Two slashes in a row.
-    #[error("path has an empty segment")]
-    EmptySegment,
-    /// A percent-encoded `/` or `\`.
-    #[error("path has an encoded separator")]
-    EncodedSeparator,
-    /// A percent-encoded character that needs no encoding (`%61` for `a`, `%2E` for `.`):
-    /// a second spelling of a path that routers which decode and routers which do not
-    /// would match differently.
-    #[error("path encodes a character that needs no encoding")]
-    NeedlessEncoding,
-    /// A `%` not followed by two hexadecimal digits.
-    #[error("path has a malformed percent-encoding")]
-    BadEncoding,
-    /// A byte outside the RFC 3986 path characters (`\\`, `"`, `{`, space, non-ASCII...).
-    #[error("path has a character outside RFC 3986 segments")]
-    BadCharacter,
 }
 
 /// Whether `b` may appear unencoded in a path segment (RFC 3986 `pchar` without

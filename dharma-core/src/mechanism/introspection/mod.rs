@@ -22,6 +22,8 @@
 
 pub(crate) mod settings;
 
+pub use crate::error::IntrospectionError;
+
 use std::{
     fmt,
     sync::{
@@ -40,12 +42,12 @@ use serde_json::Value;
 use crate::{
     clock::{Clock, SystemClock},
     context::Claims,
+    error::{MalformedRequest, Rejection, TokenError, UnavailableError},
     jwks::SourceError,
     mechanism::{Authenticated, Verifier},
     names::{Audience, Issuer, NameError},
-    reject::{MalformedRequest, Rejection, TokenError, UnavailableError},
     request::RequestView,
-    transport::{HttpClient, HttpError},
+    transport::HttpClient,
     util::{BoxFuture, truncate},
 };
 
@@ -57,24 +59,6 @@ pub enum ClientAuth {
     Basic,
     /// `client_id` and `client_secret` in the form body (`client_secret_post`).
     Post,
-}
-
-/// Why an introspection call failed. Kept for the audit trail; clients see `503`.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum IntrospectionError {
-    /// The call did not finish within the timeout.
-    #[error("introspection timed out")]
-    Timeout,
-    /// The HTTP client failed.
-    #[error("introspection endpoint unreachable: {0}")]
-    Http(#[from] HttpError),
-    /// An unexpected status (a `401` means the verifier's own credentials were refused).
-    #[error("introspection endpoint answered HTTP {0}")]
-    Status(u16),
-    /// The answer is not an RFC 7662 response.
-    #[error("introspection response rejected: {0}")]
-    InvalidResponse(&'static str),
 }
 
 /// An introspection configuration that cannot work.

@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 
 use crate::{
     context::{Claims, Identity, IdentityKind},
+    error::TokenError,
     names::{Audience, Issuer},
-    reject::TokenError,
     util::truncate,
 };
 

@@ -45,6 +45,7 @@ use super::{
 use crate::{
     clock::{Clock, SystemClock},
     context::Claims,
+    error::{MalformedRequest, Rejection, TokenError, UnavailableError},
     jose::{Algorithm, AlgorithmSet, VerifyingKey, jws::Compact},
     jwks::{
         CachePolicy, KeyLookupError, KeySource, KeySourceError, KeyStatus, KeyStore, PolicyError,
@@ -52,7 +53,6 @@ use crate::{
     },
     mechanism::{Authenticated, BackgroundTask, Verifier},
     names::{Audience, Issuer, NameError},
-    reject::{MalformedRequest, Rejection, TokenError, UnavailableError},
     request::RequestView,
     transport::{HttpClient, Offline},
     util::BoxFuture,

@@ -37,9 +37,9 @@ use std::sync::Arc;
 use crate::{
     clock::{Clock, SystemClock},
     context::{Claims, Identity, IdentityKind},
+    error::Rejection,
     mechanism::{Authenticated, Verifier},
     pki::{CertificateError, OrgCa, read_leaf},
-    reject::Rejection,
     request::RequestView,
     util::BoxFuture,
 };

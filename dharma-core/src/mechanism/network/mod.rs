@@ -31,8 +31,8 @@ use serde_json::json;
 
 use crate::{
     context::{Claims, Identity, IdentityKind},
+    error::{ForbiddenReason, MalformedRequest, Rejection},
     mechanism::{Authenticated, Verifier},
-    reject::{ForbiddenReason, MalformedRequest, Rejection},
     request::RequestView,
     util::{BoxFuture, truncate},
 };

@@ -48,12 +48,12 @@ use super::jwt::claims::ClaimRules;
 use crate::{
     clock::{Clock, SystemClock},
     context::{Claims, Identity, IdentityKind},
+    error::{MalformedRequest, Rejection, TokenError},
     jose::jws::Compact,
     mechanism::mtls::{MtlsConfigError, check_identity, matches_any},
     mechanism::{Authenticated, Verifier},
     names::{Audience, NameError},
     pki::{CertificateError, OrgCa},
-    reject::{MalformedRequest, Rejection, TokenError},
     request::RequestView,
     util::{BoxFuture, truncate},
 };
