@@ -4,8 +4,7 @@
 //! the path's length, not with the number of endpoints.
 //!
 //! `cargo bench -p dharma-benches --bench classify`
-#![allow(clippy::unwrap_used, reason = "benches")]
-#![allow(missing_docs, reason = "criterion generates the entry point")]
+#![expect(clippy::unwrap_used, reason = "benches")]
 
 use std::hint::black_box;
 

@@ -5,13 +5,7 @@
 //! in the report's header) or serializes on a lock; `threads_8` oversubscribes the cores.
 //!
 //! `cargo bench -p dharma-benches --bench contention`
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    reason = "benches"
-)]
-#![allow(missing_docs, reason = "criterion generates the entry point")]
+#![expect(clippy::unwrap_used, clippy::indexing_slicing, reason = "benches")]
 
 use std::time::{Duration, Instant};
 

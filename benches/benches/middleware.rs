@@ -8,13 +8,7 @@
 //! - `actix/bare`, `actix/dharma_warm`, `tonic/bare`, `tonic/dharma_warm`.
 //!
 //! `cargo bench -p dharma-benches --bench middleware`
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    reason = "benches"
-)]
-#![allow(missing_docs, reason = "criterion generates the entry point")]
+#![expect(clippy::unwrap_used, clippy::indexing_slicing, reason = "benches")]
 
 use std::hint::black_box;
 

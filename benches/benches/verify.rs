@@ -11,13 +11,7 @@
 //! and the other mechanisms' cache hits (`cache_hits` group) next to the JWT warm path.
 //!
 //! `cargo bench -p dharma-benches --bench verify`
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    reason = "benches"
-)]
-#![allow(missing_docs, reason = "criterion generates the entry point")]
+#![expect(clippy::unwrap_used, clippy::indexing_slicing, reason = "benches")]
 
 use std::{hint::black_box, time::Instant};
 

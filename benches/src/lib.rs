@@ -13,7 +13,7 @@
 //! its keys and its tokens.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-#![allow(clippy::panic, reason = "bench harness: a broken fixture ends the run")]
+#![expect(clippy::panic, reason = "bench harness: a broken fixture ends the run")]
 
 use std::{
     future::Future,

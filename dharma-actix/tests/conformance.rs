@@ -1,13 +1,7 @@
 //! The conformance suite (`dharma-test-support/conformance/cases.toml`) through actix-web
 //! over real HTTP on 127.0.0.1: every route of the suite has a handler that answers with
 //! its route, so each case shows which handler ran.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
 
 use actix_web::{App, HttpResponse, HttpServer, Resource, guard, web};
 use dharma_actix::DharmaMiddleware;

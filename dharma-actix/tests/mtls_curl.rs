@@ -1,12 +1,6 @@
 //! actix-web over rustls on 127.0.0.1 with `on_connect(dharma_actix::on_connect)`: the
 //! client's certificate chain reaches the mTLS mechanism; `curl` with and without one.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 use std::sync::Arc;
 

@@ -89,7 +89,7 @@ where
     }
 }
 
-#[allow(
+#[expect(
     dead_code,
     reason = "compile-time check that the middleware stays Send"
 )]

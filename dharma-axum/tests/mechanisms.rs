@@ -1,13 +1,7 @@
 //! The mechanisms of issue #3 through axum over real HTTP: network isolation with spoofed
 //! forwarding headers, a propagated token read for accountability, and API keys that
 //! identify but never authenticate.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 use std::sync::Arc;
 

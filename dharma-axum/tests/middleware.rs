@@ -1,12 +1,6 @@
 //! The axum middleware over real HTTP on 127.0.0.1: every rejection mapped as RFC 6750
 //! says, undeclared endpoints denied, the extractors, and one audit event per request.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
 
 use std::sync::Arc;
 

@@ -1,12 +1,5 @@
 //! A real TLS listener on 127.0.0.1 serving an axum app whose interior endpoint trusts
 //! mutual TLS: `curl` with and without a client certificate gets the right answers.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests"
-)]
 
 use std::sync::Arc;
 

@@ -1,13 +1,6 @@
 //! End to end against a real OpenID provider (`oidc-provider` 9 from npm) on 127.0.0.1:
 //! it issues client-credentials JWT access tokens, an axum app protected by dharma admits
 //! them and refuses tampered, expired, wrong-audience and wrong-scope ones.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests"
-)]
 
 use std::{sync::Arc, time::Duration};
 

@@ -1,12 +1,6 @@
 //! Property: on random route sets, dharma classifies every path to the route axum's
 //! router runs (or to none where axum has none).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 use axum::{Router, body::Body, routing::get};
 use dharma_core::model::{Domain, Endpoint, Topology};

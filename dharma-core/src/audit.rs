@@ -42,6 +42,7 @@ pub enum Outcome {
 
 /// One identity as the audit trail records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AuditIdentity {
     /// What it stands for.
     pub kind: IdentityKind,

@@ -77,20 +77,20 @@ impl From<webpki::Error> for CertificateError {
 
 /// The identity a leaf certificate names.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertIdentity {
+pub(crate) struct CertIdentity {
     /// Its SPIFFE ID (the URI SAN), if any.
-    pub spiffe_id: Option<SpiffeId>,
+    pub(crate) spiffe_id: Option<SpiffeId>,
     /// Its DNS SANs.
-    pub dns_names: Vec<String>,
+    pub(crate) dns_names: Vec<String>,
     /// The SHA-256 thumbprint of the DER, base64url (`x5t#S256`).
-    pub thumbprint: String,
+    pub(crate) thumbprint: String,
 }
 
 impl CertIdentity {
     /// The name to use: the SPIFFE ID, else the first DNS name. The subject's common name
     /// is never used: name constraints of the CA bind SANs, not the common name, so a
     /// name read from it could be one the CA was not allowed to vouch for.
-    pub fn name(&self) -> Option<&str> {
+    pub(crate) fn name(&self) -> Option<&str> {
         self.spiffe_id
             .as_ref()
             .map(SpiffeId::as_str)
@@ -98,7 +98,7 @@ impl CertIdentity {
     }
 
     /// The identity as claims (`spiffe_id`, `dns`, `x5t#S256`).
-    pub fn claims(&self) -> serde_json::Map<String, Value> {
+    pub(crate) fn claims(&self) -> serde_json::Map<String, Value> {
         let mut m = serde_json::Map::new();
         if let Some(id) = &self.spiffe_id {
             m.insert("spiffe_id".into(), json!(id.as_str()));
@@ -113,13 +113,13 @@ impl CertIdentity {
 
 /// What a validated chain yields.
 #[derive(Debug)]
-pub struct ValidatedChain {
+pub(crate) struct ValidatedChain {
     /// The leaf's identity.
-    pub identity: CertIdentity,
+    pub(crate) identity: CertIdentity,
     /// The leaf's key, when it can verify JWS signatures.
-    pub key: Result<VerifyingKey, CertificateError>,
+    pub(crate) key: Result<VerifyingKey, CertificateError>,
     /// The leaf's `notAfter`, in Unix seconds.
-    pub not_after: u64,
+    pub(crate) not_after: u64,
 }
 
 /// The SHA-256 thumbprint of a certificate, base64url without padding.
@@ -128,7 +128,7 @@ pub fn thumbprint(der: &[u8]) -> String {
 }
 
 /// Reads identity, key and expiry from a leaf certificate.
-pub fn read_leaf(der: &CertificateDer<'_>) -> Result<ValidatedChain, CertificateError> {
+pub(crate) fn read_leaf(der: &CertificateDer<'_>) -> Result<ValidatedChain, CertificateError> {
     let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref())
         .map_err(|_| CertificateError::Invalid("leaf does not parse".into()))?;
     let mut spiffe = Vec::new();
@@ -307,7 +307,7 @@ impl OrgCa {
 
     /// Validates `chain` (leaf first) at `now`, or takes the answer from the cache of
     /// validated chains. The leaf's `notAfter` is checked on every call.
-    pub fn validate(
+    pub(crate) fn validate(
         &self,
         chain: &[CertificateDer<'_>],
         now: SystemTime,
@@ -394,5 +394,38 @@ pub fn pem_certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, PkiEr
         Err(PkiError::Empty)
     } else {
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use dharma_test_support::pki::{Ca, Leaf};
+
+    use super::*;
+
+    /// The issue's reproduction: a clone of an `OrgCa` with stricter rules shared the cache
+    /// of chains the looser one had validated.
+    #[test]
+    fn stricter_clones_do_not_share_validated_chains() {
+        let root = Ca::root("Org Root");
+        let intermediate = root.intermediate("Org Issuing", Some(0));
+        let leaf = intermediate.issue(&Leaf::spiffe("spiffe://example.org/ns/pay/sa/api"));
+        let now = UNIX_EPOCH + Duration::from_secs(1_893_456_000);
+        let loose = OrgCa::from_der(&[root.der()]).unwrap().max_intermediates(1);
+        assert!(loose.validate(&leaf.chain, now).is_ok());
+        let strict = loose.clone().max_intermediates(0);
+        assert_eq!(
+            strict.validate(&leaf.chain, now).unwrap_err(),
+            CertificateError::PathTooLong
+        );
+        let servers = loose.clone().usage(LeafUsage::ServerAuth);
+        assert_eq!(
+            servers.validate(&leaf.chain, now).unwrap_err(),
+            CertificateError::WrongUsage
+        );
+        // The loose one still has its answer.
+        assert!(loose.validate(&leaf.chain, now).is_ok());
     }
 }

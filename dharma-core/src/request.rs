@@ -187,7 +187,7 @@ static B64TOKEN: [bool; 256] = {
     let mut c: u8 = 0;
     loop {
         if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/') {
-            #[allow(
+            #[expect(
                 clippy::indexing_slicing,
                 reason = "a u8 always indexes a 256-entry table"
             )]

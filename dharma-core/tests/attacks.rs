@@ -1,11 +1,5 @@
 //! The attacks of RFC 8725 and the JWT literature, each refused cleanly.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 use dharma_core::{
     Rejection,

@@ -1,12 +1,6 @@
 //! RFC 7662 introspection against the real OpenID provider (opaque tokens) and against a
 //! programmable server for the failure modes.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 use std::{sync::Arc, time::Duration};
 

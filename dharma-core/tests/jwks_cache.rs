@@ -1,12 +1,6 @@
 //! The JWKS cache against a real HTTP server on 127.0.0.1: rotation, unknown-kid storms,
 //! an issuer that is down, slow, or answers garbage, and the background refresh.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
 
 use std::{sync::Arc, time::Duration};
 

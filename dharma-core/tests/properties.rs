@@ -1,13 +1,7 @@
 //! Properties over generated inputs: network containment against a reference, one
 //! classification whether a router decodes the path or not, and a differential test
 //! against jsonwebtoken.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},

@@ -1,13 +1,7 @@
 //! Hot reload against a real key-set server on 127.0.0.1: whole policies under load,
 //! warm instances kept, bad files refused and audited, a Kubernetes ConfigMap swap
 //! followed by the watcher, and a mechanism kind of the user's configured from the file.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 use std::{
     path::{Path, PathBuf},

@@ -4,7 +4,7 @@
 //! OpenID provider (`oidc-provider` from npm).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-#![allow(
+#![expect(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,

@@ -1,12 +1,6 @@
 //! The conformance suite (`dharma-test-support/conformance/cases.toml`) through a real
 //! tonic server on 127.0.0.1, called with a real tonic client.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 use std::{
     convert::Infallible,

@@ -1,12 +1,5 @@
 //! tonic over TLS on 127.0.0.1: the client certificate tonic received reaches the mTLS
 //! mechanism through the layer.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests"
-)]
 
 use dharma_test_support::tls::{CLIENT_ID, mtls_world};
 use dharma_tonic::DharmaGrpcLayer;

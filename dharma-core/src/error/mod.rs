@@ -245,6 +245,7 @@ fn scope_list(scopes: &[Scope]) -> String {
 
 /// What one branch of a combined mechanism said, for the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BranchOutcome {
     /// The branch's name.
     pub mechanism: Arc<str>,

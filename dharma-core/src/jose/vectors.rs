@@ -3,13 +3,6 @@
 //!
 //! No case labelled `invalid` is ever accepted; the valid cases of every supported
 //! algorithm are; unsupported algorithms and key types are refused without a panic.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests"
-)]
 
 use std::{collections::BTreeMap, path::PathBuf};
 

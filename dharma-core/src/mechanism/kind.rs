@@ -106,6 +106,7 @@ pub trait MechanismKind: Send + Sync + 'static {
 
 /// A mechanism named by another one's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Reference<'s> {
     /// Its name.
     pub name: &'s str,
