@@ -3,21 +3,36 @@
 //! validated chains so a repeated chain costs no path building.
 //!
 //! ```
-//! use std::time::SystemTime;
-//! use dharma_core::pki::{CertificateError, OrgCa};
+//! use dharma_core::{Decision, Enforcer, RequestView};
+//! use dharma_core::mechanism::mtls::MtlsVerifier;
+//! use dharma_core::model::{Domain, Endpoint, Topology};
+//! use dharma_core::pki::OrgCa;
 //! # use dharma_test_support::pki::{Ca, Leaf};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let root = Ca::root("Org Root");
 //! # let issuing = root.intermediate("Org Issuing", None);
 //! # let leaf = issuing.issue(&Leaf::dns("billing.internal"));
 //! # let deeper = issuing.intermediate("Deeper", None).issue(&Leaf::dns("x.internal"));
+//! // The organisation's root; chains may hold one intermediate.
 //! let ca = OrgCa::from_pem(&root.pem())?.max_intermediates(1);
-//! let validated = ca.validate(&leaf.chain, SystemTime::now())?;
-//! assert_eq!(validated.0.identity.name(), Some("billing.internal"));
-//! assert_eq!(ca.validate(&deeper.chain, SystemTime::now()).unwrap_err(), CertificateError::PathTooLong);
+//! let mtls = MtlsVerifier::builder().org_ca(ca).allow("billing.internal").build()?;
+//! let topology = Topology::builder()
+//!     .domain(Domain::builder("inner").trust("mtls"))
+//!     .endpoint(Endpoint::interior("inner", "/ledger"))
+//!     .build()?;
+//! let enforcer = Enforcer::builder(topology).mechanism("mtls", std::sync::Arc::new(mtls)).build()?;
+//! let headers = http::HeaderMap::new();
+//! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+//! let view = RequestView::new(&http::Method::GET, "/ledger", &headers).with_peer_certificates(&leaf.chain);
+//! let Decision::Allow(permit) = enforcer.decide(&view).await else { panic!("refused") };
+//! assert_eq!(permit.context().principal().unwrap().subject(), "billing.internal");
+//! // Two intermediates: the path is too long.
+//! let view = RequestView::new(&http::Method::GET, "/ledger", &headers).with_peer_certificates(&deeper.chain);
+//! let Decision::Deny(denial) = enforcer.decide(&view).await else { panic!("admitted") };
+//! assert_eq!(denial.rejection().code(), "certificate_path_too_long");
+//! # });
 //! # Ok(()) }
 //! ```
-
 pub use crate::error::CertificateError;
 
 use std::{

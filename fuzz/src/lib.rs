@@ -9,11 +9,12 @@ use std::{
 
 use bytes::Bytes;
 use dharma_core::{
-    BoxFuture,
+    BoxFuture, RequestView, Verifier,
     clock::ManualClock,
     config::Config,
     mechanism::introspection::{ClientAuth, IntrospectionVerifier},
     mechanism::jwt::{IssuerSpec, JwtVerifier, VerifyingKey},
+    mechanism::mtls::MtlsVerifier,
     mechanism::network::{ForwardedHeader, NetworkVerifier},
     mechanism::x5c::X5cJwtVerifier,
     model::{Domain, Endpoint, Topology, check_request_path},
@@ -301,8 +302,19 @@ pub fn certs(data: &[u8]) {
         chain.push(CertificateDer::from(der.to_vec()));
         rest = tail;
     }
-    let now = UNIX_EPOCH + Duration::from_secs(NOW);
-    let _ = org_ca().validate(&chain, now);
+    // Through the mTLS mechanism, as a client's handshake reaches it.
+    static VERIFIER: OnceLock<MtlsVerifier> = OnceLock::new();
+    let verifier = VERIFIER.get_or_init(|| {
+        MtlsVerifier::builder()
+            .org_ca(org_ca().clone())
+            .clock(clock())
+            .build()
+            .unwrap_or_else(|e| unreachable!("the verifier: {e}"))
+    });
+    let headers = HeaderMap::new();
+    let view = RequestView::new(&Method::GET, "/", &headers).with_peer_certificates(&chain);
+    // Chains are validated without I/O: nothing to wait for.
+    let _ = verifier.verify(&view).now_or_never();
 }
 
 /// A JWT whose `x5c` header carries its chain.
