@@ -270,6 +270,12 @@ pub enum Lane {
     Public,
     /// No endpoint matched and the enforcer is configured to let such requests through.
     Unmatched,
+    /// The endpoint's credentials are optional and the request carried none: admitted
+    /// with no identity.
+    Anonymous,
+    /// A CORS preflight to a declared path, passed to the application (see
+    /// [`TopologyBuilder::pass_preflights`](crate::model::TopologyBuilder::pass_preflights)).
+    Preflight,
 }
 
 impl Lane {
@@ -280,6 +286,8 @@ impl Lane {
             Self::Access => "access",
             Self::Public => "public",
             Self::Unmatched => "unmatched",
+            Self::Anonymous => "anonymous",
+            Self::Preflight => "preflight",
         }
     }
 }

@@ -99,6 +99,16 @@ impl<'a> RequestView<'a> {
         self.unsupported_method
     }
 
+    /// Whether this is a CORS preflight: `OPTIONS` with `Origin` and
+    /// `Access-Control-Request-Method`.
+    pub fn is_cors_preflight(&self) -> bool {
+        *self.method == Method::OPTIONS
+            && self.headers.contains_key(http::header::ORIGIN)
+            && self
+                .headers
+                .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
+    }
+
     /// The route pattern the framework's router matched, when the adapter knows it.
     pub fn route(&self) -> Option<&'a str> {
         self.route

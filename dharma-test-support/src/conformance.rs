@@ -49,6 +49,8 @@ pub struct Case {
     pub allow: Option<String>,
     /// The expected audit reason.
     pub reason: String,
+    /// The expected lane of the audit event, when it is checked.
+    pub lane: Option<String>,
     /// The expected `WWW-Authenticate`, when it is checked.
     pub www_authenticate: Option<String>,
     /// The expected `error` of the JSON body, when it is checked.
@@ -96,6 +98,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/shop.Orders/Create"),
     ("POST", "/shop.Admin/Purge"),
     ("POST", "/shop.Catalog/List"),
+    ("POST", "/shop.Catalog/Browse"),
     ("POST", "/shop.Stock/Sync"),
     ("POST", "/shop.Secret/Get"),
     ("POST", "/vault.Keys/Rotate"),
@@ -178,6 +181,11 @@ pub fn world() -> World {
             Endpoint::boundary("shop", "/shop.Catalog/List")
                 .methods(["POST"])
                 .allow_identified(),
+        )
+        .endpoint(
+            Endpoint::boundary("shop", "/shop.Catalog/Browse")
+                .methods(["POST"])
+                .optional(),
         )
         .endpoint(Endpoint::interior("shop", "/shop.Stock/Sync").methods(["POST"]))
         .endpoint(Endpoint::interior("vault", "/vault.Keys/Rotate").methods(["POST"]))
@@ -310,6 +318,14 @@ impl World {
             "{}: audited status",
             case.name
         );
+        if let Some(lane) = &case.lane {
+            assert_eq!(
+                events[0].lane.map(|l| l.as_str()),
+                Some(lane.as_str()),
+                "{}: audited lane",
+                case.name
+            );
+        }
     }
 }
 

@@ -32,6 +32,16 @@ struct EnforcerSection {
     unmatched: UnmatchedSetting,
     #[serde(skip_serializing_if = "Option::is_none")]
     realm: Option<String>,
+    #[serde(default)]
+    preflight: PreflightSetting,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum PreflightSetting {
+    #[default]
+    Decide,
+    Pass,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize)]
@@ -72,6 +82,8 @@ struct EndpointSection {
     claims: BTreeMap<String, toml::Value>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     allow_identified: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    optional: bool,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize)]
@@ -164,6 +176,9 @@ impl File {
         if let Some(realm) = &self.enforcer.realm {
             topology = topology.realm(realm);
         }
+        if let PreflightSetting::Pass = self.enforcer.preflight {
+            topology = topology.pass_preflights();
+        }
         for d in &self.domains {
             let mut b = Domain::builder(&d.name);
             if let Some(r) = &d.relation {
@@ -196,6 +211,9 @@ impl File {
             }
             if e.allow_identified {
                 b = b.allow_identified();
+            }
+            if e.optional {
+                b = b.optional();
             }
             for (claim, value) in &e.claims {
                 let rule = claim_rule(value).ok_or(ConfigError::ClaimRule {

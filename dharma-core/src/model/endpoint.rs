@@ -141,6 +141,7 @@ pub struct Endpoint {
     pub(super) requirements: Requirements,
     pub(super) hierarchical: bool,
     pub(super) allow_identified: bool,
+    pub(super) optional: bool,
     /// The mechanisms that may admit a request, fast lane first, each with its position
     /// in [`Topology::mechanisms`](super::Topology::mechanisms).
     pub(super) lanes: Vec<(Lane, MechanismName, usize)>,
@@ -203,6 +204,11 @@ impl Endpoint {
         self.allow_identified
     }
 
+    /// Whether credentials are optional: a request with none is admitted as anonymous.
+    pub fn credentials_optional(&self) -> bool {
+        self.optional
+    }
+
     pub(crate) fn lanes(&self) -> &[(Lane, MechanismName, usize)] {
         &self.lanes
     }
@@ -237,6 +243,7 @@ pub struct EndpointBuilder {
     pub(super) scopes: Vec<String>,
     pub(super) claims: Vec<(String, ClaimRule)>,
     pub(super) allow_identified: bool,
+    pub(super) optional: bool,
 }
 
 impl EndpointBuilder {
@@ -250,7 +257,17 @@ impl EndpointBuilder {
             scopes: Vec::new(),
             claims: Vec::new(),
             allow_identified: false,
+            optional: false,
         }
+    }
+
+    /// Makes credentials optional: a request that carries none is admitted as anonymous
+    /// (no identity, lane [`Anonymous`](crate::Lane::Anonymous), audited), while one whose
+    /// credentials are bad is refused as usual. The endpoint can then require no scope or
+    /// claim: an anonymous caller could not meet it.
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
+        self
     }
 
     /// Accepts a caller that is only identified (an API key) as the principal. By default

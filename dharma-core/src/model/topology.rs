@@ -25,7 +25,7 @@ use http::Method;
 
 use super::{
     domain::{Domain, DomainBuilder},
-    endpoint::{Endpoint, EndpointBuilder, Requirements},
+    endpoint::{Endpoint, EndpointBuilder, Exposure, Requirements},
     path::{PathPattern, PatternError},
     routes::{Classified, Routes},
 };
@@ -93,6 +93,10 @@ pub enum TopologyErrorKind {
     /// Another endpoint matches the same requests.
     #[error("matches the same requests as endpoint {0:?}")]
     Overlap(String),
+    /// Credentials are optional, yet the endpoint requires scopes or claims (which no
+    /// anonymous caller meets), or is public (which needs none anyway).
+    #[error("optional credentials with requirements, or on a public endpoint")]
+    OptionalMisused,
     /// The path pattern cannot be routed beside another one: a parameter and a tail at
     /// the same position, which axum's router refuses too.
     #[error(
@@ -122,6 +126,7 @@ pub struct Topology {
     routes: Routes,
     unmatched: Unmatched,
     realm: Option<Arc<str>>,
+    pass_preflights: bool,
 }
 
 impl Topology {
@@ -158,6 +163,11 @@ impl Topology {
     /// The `realm` of `WWW-Authenticate` challenges.
     pub fn realm(&self) -> Option<&Arc<str>> {
         self.realm.as_ref()
+    }
+
+    /// Whether CORS preflights to declared paths pass to the application.
+    pub fn passes_preflights(&self) -> bool {
+        self.pass_preflights
     }
 
     /// The hierarchical endpoints (see [`Endpoint::is_hierarchical`]).
@@ -205,6 +215,7 @@ pub struct TopologyBuilder {
     endpoints: Vec<EndpointBuilder>,
     unmatched: Unmatched,
     realm: Option<String>,
+    pass_preflights: bool,
 }
 
 impl TopologyBuilder {
@@ -217,6 +228,20 @@ impl TopologyBuilder {
     /// The `realm` of `WWW-Authenticate` challenges. Control characters are replaced.
     pub fn realm(mut self, realm: &str) -> Self {
         self.realm = Some(realm.to_owned());
+        self
+    }
+
+    /// Lets CORS preflights (`OPTIONS` with `Origin` and `Access-Control-Request-Method`)
+    /// to declared paths through to the application, unauthenticated and audited, for a
+    /// CORS layer placed between dharma and the handlers to answer. Browsers send
+    /// preflights without credentials, so a mechanism could only refuse them.
+    ///
+    /// By default a preflight is decided like any request (usually `405`, as `OPTIONS` is
+    /// rarely declared); the other way to serve CORS is a CORS layer outside dharma, which
+    /// answers preflights before they reach it. Either way, the CORS layer must answer
+    /// every preflight itself: one passed through must not reach a handler.
+    pub fn pass_preflights(mut self) -> Self {
+        self.pass_preflights = true;
         self
     }
 
@@ -254,6 +279,7 @@ impl TopologyBuilder {
             routes,
             unmatched: self.unmatched,
             realm: self.realm.map(Arc::from),
+            pass_preflights: self.pass_preflights,
         })
     }
 }
@@ -349,6 +375,14 @@ fn build_endpoint(
             TopologyErrorKind::NoAccessMechanism(spec.domain.clone()),
         ));
     }
+    if spec.optional
+        && (spec.exposure == Exposure::Public || !spec.scopes.is_empty() || !spec.claims.is_empty())
+    {
+        return Err(TopologyError::new(
+            item(),
+            TopologyErrorKind::OptionalMisused,
+        ));
+    }
     let scopes = spec
         .scopes
         .iter()
@@ -395,6 +429,7 @@ fn build_endpoint(
         ),
         hierarchical,
         allow_identified: spec.allow_identified,
+        optional: spec.optional,
         lanes,
     })
 }
