@@ -58,12 +58,13 @@ pub(crate) fn route(pattern: &str) -> String {
 
 /// The response for a denial: the same status, headers and body as every adapter.
 pub fn denial_response(denial: &Denial) -> HttpResponse {
-    let status = StatusCode::from_u16(denial.status().as_u16()).unwrap_or(StatusCode::FORBIDDEN);
+    let (status, headers, body) = denial.response_parts();
+    let status = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::FORBIDDEN);
     let mut response = HttpResponse::build(status);
-    for (name, value) in &denial.headers() {
+    for (name, value) in &headers {
         response.append_header((name.as_str(), value.as_bytes()));
     }
-    response.body(denial.body())
+    response.body(body)
 }
 
 /// Records the client's TLS certificate chain for the connection, where the middleware

@@ -3,11 +3,12 @@
 use axum_core::{body::Body, response::Response};
 use dharma_core::Denial;
 
-/// The response for a denial: its status, headers (`WWW-Authenticate`, JSON content type,
-/// `no-store`) and fixed JSON body.
+/// The response for a denial: its status, headers (`WWW-Authenticate`, `Allow`, the
+/// body's content type, `no-store`) and body.
 pub fn denial_response(denial: &Denial) -> Response {
-    let mut response = Response::new(Body::from(denial.body()));
-    *response.status_mut() = denial.status();
-    *response.headers_mut() = denial.headers();
+    let (status, headers, body) = denial.response_parts();
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
     response
 }

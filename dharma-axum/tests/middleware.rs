@@ -369,3 +369,54 @@ async fn claims_of_the_wrong_shape_are_a_server_error_not_a_refusal() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].reason, "allowed");
 }
+
+/// Denials rendered by the application (here RFC 9457 problem details): the body and its
+/// content type change, the status and challenge stay dharma's.
+#[tokio::test]
+async fn denials_can_be_rendered_as_problem_details() {
+    /// Never sees credentials.
+    #[derive(Debug)]
+    struct Nobody;
+    impl Verifier for Nobody {
+        fn verify<'a>(
+            &'a self,
+            _: &'a RequestView<'a>,
+        ) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
+            Box::pin(async { Err(Rejection::MissingCredentials) })
+        }
+    }
+    let topology = Topology::builder()
+        .domain(Domain::builder("edge").access("nobody"))
+        .endpoint(Endpoint::boundary("edge", "/orders").methods(["GET"]))
+        .realm("shop")
+        .build()
+        .unwrap();
+    let enforcer = Enforcer::builder(topology)
+        .mechanism("nobody", Arc::new(Nobody))
+        .render_denials(dharma_core::reject::DenialRenderer::problem_json())
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/orders", get(|| async { "orders" }))
+        .layer(DharmaLayer::new(enforcer));
+    let addr = serve_axum(app).await;
+    let r = http_get(&format!("http://{addr}/orders"), None).await;
+    assert_eq!(r.status.as_u16(), 401);
+    assert_eq!(r.header("www-authenticate"), Some(r#"Bearer realm="shop""#));
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    let body = r.json();
+    assert_eq!(
+        (
+            body["type"].as_str(),
+            body["title"].as_str(),
+            body["status"].as_u64()
+        ),
+        (Some("about:blank"), Some("Unauthorized"), Some(401))
+    );
+    assert_eq!(body["error"], "unauthorized");
+    // A 405 keeps its Allow header.
+    let r = send(Method::POST, &format!("http://{addr}/orders"), &[], None).await;
+    assert_eq!(r.status.as_u16(), 405);
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    assert_eq!(r.json()["status"], 405);
+}

@@ -9,6 +9,7 @@ use crate::{
     audit::AuditSink,
     clock::Clock,
     mechanism::{BackgroundTask, BuildContext, Instance, MechanismKind, Verifier},
+    reject::DenialRenderer,
     transport::HttpClient,
 };
 
@@ -18,6 +19,7 @@ pub struct ConfigLoader {
     config: Config,
     options: Options,
     audit: Option<Arc<dyn AuditSink>>,
+    renderer: Option<DenialRenderer>,
     watch: bool,
 }
 
@@ -50,6 +52,7 @@ impl ConfigLoader {
                 clock: None,
             },
             audit: None,
+            renderer: None,
             watch: false,
         }
     }
@@ -81,6 +84,12 @@ impl ConfigLoader {
         self.audit = Some(audit);
         self
     }
+    /// Renders denial bodies with `renderer` (see
+    /// [`EnforcerBuilder::render_denials`](crate::EnforcerBuilder::render_denials)).
+    pub fn render_denials(mut self, renderer: DenialRenderer) -> Self {
+        self.renderer = Some(renderer);
+        self
+    }
     /// Reloads the file when it changes, once [`start`](Self::start)ed (needs a
     /// configuration read with [`Config::from_file`]).
     pub fn watch(mut self) -> Self {
@@ -110,6 +119,9 @@ impl ConfigLoader {
         }
         if let Some(clock) = &self.options.clock {
             enforcer = enforcer.clock(clock.clone());
+        }
+        if let Some(renderer) = self.renderer {
+            enforcer = enforcer.render_denials(renderer);
         }
         let source = self.config.source.clone();
         let digest = source.as_deref().and_then(digest_of);

@@ -56,7 +56,7 @@ use crate::{
         Classified, Endpoint, Exposure, Topology, TopologyError, Unmatched, check_request_path,
     },
     names::MechanismName,
-    reject::Denial,
+    reject::{Denial, DenialRenderer},
     request::RequestView,
     util::truncate,
 };
@@ -92,6 +92,7 @@ struct Inner {
     current: ArcSwap<Snapshot>,
     audit: Arc<dyn AuditSink>,
     clock: Arc<dyn Clock>,
+    renderer: Option<DenialRenderer>,
     /// The last revision handed out; reloads are numbered in the order they are applied.
     revisions: AtomicU64,
     /// Serializes reloads, so revisions are applied in order.
@@ -121,6 +122,7 @@ pub struct EnforcerBuilder {
     mechanisms: Mechanisms,
     audit: Arc<dyn AuditSink>,
     clock: Arc<dyn Clock>,
+    renderer: Option<DenialRenderer>,
 }
 
 impl EnforcerBuilder {
@@ -146,6 +148,13 @@ impl EnforcerBuilder {
         self.clock = clock;
         self
     }
+    /// Renders the bodies of denials with `renderer` (an RFC 9457 problem, the
+    /// application's own JSON) in every adapter; status, `WWW-Authenticate` and `Allow`
+    /// stay dharma's.
+    pub fn render_denials(mut self, renderer: DenialRenderer) -> Self {
+        self.renderer = Some(renderer);
+        self
+    }
     /// Finishes the enforcer: fails if the topology names a mechanism with no instance.
     pub fn build(self) -> Result<Enforcer, TopologyError> {
         let snapshot = Snapshot::bind(self.topology, &self.mechanisms, 1)?;
@@ -154,6 +163,7 @@ impl EnforcerBuilder {
                 current: ArcSwap::from_pointee(snapshot),
                 audit: self.audit,
                 clock: self.clock,
+                renderer: self.renderer,
                 revisions: AtomicU64::new(1),
                 reloading: std::sync::Mutex::new(()),
             }),
@@ -179,6 +189,7 @@ impl Enforcer {
             mechanisms: Mechanisms::new(),
             audit: Arc::new(TracingAuditSink),
             clock: Arc::new(SystemClock),
+            renderer: None,
         }
     }
 
@@ -393,7 +404,11 @@ impl Enforcer {
             rejection.status().as_u16(),
         );
         let realm = trail.snapshot.topology.realm().cloned();
-        Decision::Deny(Denial::new(rejection, realm))
+        let denial = Denial::new(rejection, realm);
+        Decision::Deny(match &self.inner.renderer {
+            Some(r) => denial.with_renderer(r.clone()),
+            None => denial,
+        })
     }
 
     fn record(

@@ -381,13 +381,19 @@ async fn optional_credentials_admit_none_and_refuse_bad_ones() {
     let down = decide(&e, "/offers", "10.9.9.9:1", Some("down"))
         .await
         .unwrap_err();
-    assert_eq!(down.status(), 503, "an unavailable mechanism is not anonymity");
+    assert_eq!(
+        down.status(),
+        503,
+        "an unavailable mechanism is not anonymity"
+    );
     assert_eq!(audit.events()[0].lane, Some(Lane::Anonymous));
 
     // Optional credentials cannot carry requirements no anonymous caller meets.
     for misuse in [
         Endpoint::boundary("d", "/x").optional().scopes(["s"]),
-        Endpoint::boundary("d", "/x").optional().claim_equals("c", 1),
+        Endpoint::boundary("d", "/x")
+            .optional()
+            .claim_equals("c", 1),
         Endpoint::public("d", "/x").optional(),
     ] {
         let err = Topology::builder()
@@ -395,6 +401,9 @@ async fn optional_credentials_admit_none_and_refuse_bad_ones() {
             .endpoint(misuse)
             .build()
             .unwrap_err();
-        assert!(matches!(err.kind(), TopologyErrorKind::OptionalMisused), "{err}");
+        assert!(
+            matches!(err.kind(), TopologyErrorKind::OptionalMisused),
+            "{err}"
+        );
     }
 }

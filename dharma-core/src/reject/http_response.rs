@@ -53,8 +53,14 @@ impl Denial {
     }
 
     /// The response headers: `WWW-Authenticate` when the status calls for it, `Allow` on
-    /// `405`, `Content-Type: application/json` and `Cache-Control: no-store`.
+    /// `405`, the body's `Content-Type` and `Cache-Control: no-store`.
     pub fn headers(&self) -> HeaderMap {
+        self.response_parts().1
+    }
+
+    /// Status, headers and body, rendering the body once: what an adapter answers with.
+    pub fn response_parts(&self) -> (StatusCode, HeaderMap, String) {
+        let body = self.rendered();
         let mut headers = HeaderMap::with_capacity(4);
         if let Some(challenge) = self.www_authenticate() {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
@@ -64,24 +70,14 @@ impl Denial {
         {
             headers.insert(header::ALLOW, value);
         }
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        headers.insert(header::CONTENT_TYPE, body.content_type);
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers
+        (self.status(), headers, body.body)
     }
 
-    /// The response body: `{"error": ..., "error_description": ...}` with fixed phrases.
-    pub fn body(&self) -> String {
-        let error = self
-            .error_code()
-            .unwrap_or_else(|| self.category().http_error());
-        let mut body = serde_json::Map::new();
-        body.insert("error".into(), error.into());
-        if let Some(desc) = self.description() {
-            body.insert("error_description".into(), desc.into());
-        }
-        serde_json::Value::Object(body).to_string()
+    /// The `error` member of a body: the RFC 6750 code, or a word for the category.
+    pub(super) fn error(&self) -> &'static str {
+        self.error_code()
+            .unwrap_or_else(|| self.category().http_error())
     }
 }

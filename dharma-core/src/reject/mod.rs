@@ -27,6 +27,7 @@
 //! assert_eq!(denial.grpc_code(), 16); // UNAUTHENTICATED
 //! ```
 
+mod body;
 mod grpc_status;
 mod http_response;
 
@@ -36,18 +37,24 @@ pub use crate::error::{
     Category, ForbiddenReason, KeySourceError, MalformedRequest, Rejection, TokenError,
     UnavailableError,
 };
+pub use body::{DenialBody, DenialRenderer};
 
 /// A rejection rendered for the client.
 #[derive(Debug, Clone)]
 pub struct Denial {
     rejection: Rejection,
     realm: Option<Arc<str>>,
+    renderer: Option<DenialRenderer>,
 }
 
 impl Denial {
     /// Renders `rejection`, with `realm` in challenges when given.
     pub fn new(rejection: Rejection, realm: Option<Arc<str>>) -> Self {
-        Self { rejection, realm }
+        Self {
+            rejection,
+            realm,
+            renderer: None,
+        }
     }
 
     /// The reason (for audit and logs; never sent to the client as is).
