@@ -153,6 +153,7 @@ pub struct Identity {
     mechanism: Option<MechanismName>,
     assurance: Assurance,
     token_id: Option<Arc<str>>,
+    tenant: Option<Arc<str>>,
 }
 
 impl Identity {
@@ -166,6 +167,7 @@ impl Identity {
             mechanism: None,
             assurance: Assurance::Authenticated,
             token_id: None,
+            tenant: None,
         }
     }
 
@@ -187,6 +189,13 @@ impl Identity {
     #[must_use]
     pub fn with_token_id(mut self, id: impl Into<Arc<str>>) -> Self {
         self.token_id = Some(id.into());
+        self
+    }
+
+    /// Records the tenant of a multi-tenant issuer.
+    #[must_use]
+    pub fn with_tenant(mut self, tenant: impl Into<Arc<str>>) -> Self {
+        self.tenant = Some(tenant.into());
         self
     }
 
@@ -247,6 +256,11 @@ impl Identity {
     /// The token identifier (`jti` or digest), if the identity came from a token.
     pub fn token_id(&self) -> Option<&str> {
         self.token_id.as_deref()
+    }
+    /// The tenant, for an identity from a multi-tenant issuer
+    /// ([`IssuerSpec::template`](crate::mechanism::jwt::IssuerSpec::template)).
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
     }
     /// The subject, shared (audit records take it without copying).
     pub(crate) fn subject_arc(&self) -> &Arc<str> {
@@ -341,6 +355,10 @@ impl SecurityContext {
     /// identified one. Never an accountability-only identity.
     pub fn principal(&self) -> Option<&Identity> {
         principal(&self.0.identities, true)
+    }
+    /// The principal's tenant, when its issuer is multi-tenant.
+    pub fn tenant(&self) -> Option<&str> {
+        self.principal().and_then(Identity::tenant)
     }
     /// The first identity of a kind that a mechanism authenticated or identified. Never an
     /// accountability-only identity (an unverified or propagated claim): those are read

@@ -52,7 +52,7 @@
 //!
 //! | `kind` | keys |
 //! | --- | --- |
-//! | `jwt` | `issuers` (`issuer`, `jwks_uri` or `discovery = true`, `audiences`, `algorithms`), `audiences`, `leeway_seconds`, `require_type`, `require_claims`, `accept_scp_array`, `max_token_bytes`, `token_cache_capacity`, `require_certificate_binding`, `jwks` (cache policy) |
+//! | `jwt` | `issuers` (`issuer`, or `issuer_template` with `{tenant}` and optional `tenants`; `jwks_uri` or `discovery = true`, `audiences`, `algorithms`), `audiences`, `leeway_seconds`, `require_type`, `require_claims`, `accept_scp_array`, `max_token_bytes`, `token_cache_capacity`, `require_certificate_binding`, `jwks` (cache policy) |
 //! | `x5c_jwt` | `ca_file` or `ca_pem`, `max_intermediates`, `audiences`, `trust_domain`, `allow`, `bind` (`iss`, `sub`, `azp`), `pins`, `token_services`, `leeway_seconds`, `require_type` |
 //! | `mtls` | `ca_file` or `ca_pem` or `trust_tls_layer = true`, `max_intermediates`, `trust_domain`, `allow` |
 //! | `introspection` | `endpoint`, `client_id`, `client_secret` or `client_secret_env`, `client_auth` (`basic`, `post`), `audiences`, `issuer`, `max_ttl_seconds`, `inactive_ttl_seconds`, `timeout_ms` |

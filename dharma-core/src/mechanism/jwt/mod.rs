@@ -15,6 +15,7 @@ pub(crate) mod settings;
 
 mod cache;
 pub(crate) mod claims;
+mod issuer;
 mod verifier;
 
 pub(crate) use cache::TokenCache;
@@ -26,4 +27,5 @@ pub(crate) fn digest(token: &str) -> [u8; 32] {
     TokenCache::digest(token)
 }
 pub use crate::jose::{Algorithm, AlgorithmSet, JwkError, VerifyingKey};
-pub use verifier::{IssuerSpec, JwtConfigError, JwtVerifier, JwtVerifierBuilder};
+pub use issuer::IssuerSpec;
+pub use verifier::{JwtConfigError, JwtVerifier, JwtVerifierBuilder};

@@ -38,7 +38,10 @@ pub(crate) struct JwtSettings {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct IssuerSettings {
-    issuer: String,
+    issuer: Option<String>,
+    issuer_template: Option<String>,
+    #[serde(default)]
+    tenants: Vec<String>,
     jwks_uri: Option<String>,
     #[serde(default)]
     discovery: bool,
@@ -101,7 +104,16 @@ impl JwtSettings {
     ) -> Result<JwtVerifier, KindError> {
         let mut b = JwtVerifier::builder();
         for (index, i) in self.issuers.iter().enumerate() {
-            let mut spec = IssuerSpec::new(&i.issuer);
+            let mut spec = match (&i.issuer, &i.issuer_template) {
+                (Some(issuer), None) if i.tenants.is_empty() => IssuerSpec::new(issuer),
+                (None, Some(template)) => IssuerSpec::template(template).tenants(&i.tenants),
+                _ => {
+                    return Err(KindError::setting(
+                        &format!("issuers[{index}]"),
+                        "set exactly one of issuer and issuer_template (tenants go with a template)",
+                    ));
+                }
+            };
             spec = match (&i.jwks_uri, i.discovery) {
                 (Some(uri), false) => spec.jwks_uri(uri),
                 (None, true) => spec.discovery(),

@@ -41,12 +41,13 @@ use serde_json::{Map, Value};
 use super::{
     cache::{TokenCache, Verified},
     claims::{ClaimRules, identities},
+    issuer::{IssuerEntry, IssuerMatch, IssuerSpec, SourceSpec},
 };
 use crate::{
     clock::{Clock, SystemClock},
     context::Claims,
     error::{MalformedRequest, Rejection, TokenError, UnavailableError},
-    jose::{Algorithm, AlgorithmSet, VerifyingKey, jws::Compact},
+    jose::{AlgorithmSet, jws::Compact},
     jwks::{
         CachePolicy, KeyLookupError, KeySource, KeySourceError, KeyStatus, KeyStore, PolicyError,
         SourceError, spawn_refresher,
@@ -86,6 +87,15 @@ pub enum JwtConfigError {
     /// The cache policy is inconsistent.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// An issuer template without exactly one `{tenant}`, or with a listed tenant that
+    /// cannot be one.
+    #[error(
+        "issuer template {0:?} needs one {{tenant}} and tenants of letters, digits, '.', '_' or '-'"
+    )]
+    Template(String),
+    /// An issuer template with discovery, which is per issuer.
+    #[error("issuer template {0:?} needs a jwks_uri: discovery is per issuer")]
+    TemplateDiscovery(String),
     /// A token size limit below any real token.
     #[error("max_token_bytes must be at least 64")]
     TokenLimit,
@@ -95,70 +105,6 @@ pub enum JwtConfigError {
     /// The default HTTP client could not be created.
     #[error("default HTTP client: {0}")]
     HttpClient(String),
-}
-
-#[derive(Debug, Clone)]
-enum SourceSpec {
-    None,
-    JwksUri(String),
-    Discovery,
-    Static(Vec<VerifyingKey>),
-}
-
-/// One trusted issuer: where its keys are, which audiences it may address, which
-/// algorithms it may use.
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct IssuerSpec {
-    issuer: String,
-    source: SourceSpec,
-    audiences: Vec<String>,
-    algorithms: Option<AlgorithmSet>,
-}
-
-impl IssuerSpec {
-    /// An issuer, compared byte for byte with the `iss` claim.
-    pub fn new(issuer: &str) -> Self {
-        Self {
-            issuer: issuer.to_owned(),
-            source: SourceSpec::None,
-            audiences: Vec::new(),
-            algorithms: None,
-        }
-    }
-    /// Keys from a JWK Set URL.
-    pub fn jwks_uri(mut self, url: &str) -> Self {
-        self.source = SourceSpec::JwksUri(url.to_owned());
-        self
-    }
-    /// Keys through OIDC discovery at the issuer URL.
-    pub fn discovery(mut self) -> Self {
-        self.source = SourceSpec::Discovery;
-        self
-    }
-    /// A fixed set of keys, never refreshed.
-    pub fn keys(mut self, keys: impl IntoIterator<Item = VerifyingKey>) -> Self {
-        self.source = SourceSpec::Static(keys.into_iter().collect());
-        self
-    }
-    /// Accepts tokens addressed to this audience (repeatable).
-    pub fn audience(mut self, audience: &str) -> Self {
-        self.audiences.push(audience.to_owned());
-        self
-    }
-    /// Restricts the algorithms this issuer may use (default: all supported).
-    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
-        self.algorithms = Some(algorithms.into_iter().collect());
-        self
-    }
-}
-
-#[derive(Debug)]
-struct IssuerEntry {
-    issuer: Issuer,
-    audiences: Vec<Audience>,
-    algorithms: AlgorithmSet,
-    store: Arc<KeyStore>,
 }
 
 /// Builds a [`JwtVerifier`].
@@ -262,7 +208,16 @@ impl JwtVerifierBuilder {
         let mut issuers: Vec<IssuerEntry> = Vec::with_capacity(self.issuers.len());
         for spec in self.issuers {
             let issuer: Issuer = spec.issuer.parse()?;
-            if issuers.iter().any(|i| i.issuer == issuer) {
+            let matcher = if spec.template {
+                if matches!(spec.source, SourceSpec::Discovery) {
+                    return Err(JwtConfigError::TemplateDiscovery(spec.issuer));
+                }
+                IssuerMatch::template(&spec.issuer, &spec.tenants)
+                    .map_err(|_| JwtConfigError::Template(spec.issuer.clone()))?
+            } else {
+                IssuerMatch::Exact(issuer.clone())
+            };
+            if issuers.iter().any(|i| i.matcher.same_as(&matcher)) {
                 return Err(JwtConfigError::DuplicateIssuer(spec.issuer));
             }
             let mut audiences = parse_all::<Audience>(&spec.audiences)?;
@@ -300,6 +255,7 @@ impl JwtVerifierBuilder {
             );
             issuers.push(IssuerEntry {
                 issuer,
+                matcher,
                 audiences,
                 algorithms,
                 store,
@@ -490,11 +446,11 @@ impl JwtVerifier {
             .get("iss")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let (index, entry) = inner
+        let (index, entry, tenant) = inner
             .issuers
             .iter()
             .enumerate()
-            .find(|(_, e)| e.issuer.as_str() == iss)
+            .find_map(|(i, e)| e.matcher.matches(iss).map(|tenant| (i, e, tenant)))
             .ok_or_else(|| TokenError::UntrustedIssuer(crate::util::truncate(iss, 64)))?;
         if !entry.algorithms.contains(jws.alg()) {
             return Err(TokenError::UnsupportedAlgorithm(jws.alg().name().to_owned()).into());
@@ -514,11 +470,21 @@ impl JwtVerifier {
         let now = inner.clock.unix_seconds();
         let exp = inner.rules.check(&claims, &entry.audiences, now)?;
         let token_id = token_id_of(token, digest, &claims);
-        let authenticated = Authenticated::new(identities(
-            Claims::new(claims),
-            Some(&entry.issuer),
-            token_id,
-        )?);
+        let identities = match tenant {
+            None => identities(Claims::new(claims), Some(&entry.issuer), token_id)?,
+            Some(tenant) => {
+                // A template's tokens name their own issuer, the tenant's.
+                let issuer: Issuer = iss
+                    .parse()
+                    .map_err(|_| TokenError::UntrustedIssuer(crate::util::truncate(iss, 64)))?;
+                let tenant: Arc<str> = tenant.into();
+                identities(Claims::new(claims), Some(&issuer), token_id)?
+                    .into_iter()
+                    .map(|i| i.with_tenant(tenant.clone()))
+                    .collect()
+            }
+        };
+        let authenticated = Authenticated::new(identities);
         let verified = Verified {
             authenticated: authenticated.clone(),
             exp,
