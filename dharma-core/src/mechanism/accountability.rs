@@ -84,9 +84,9 @@ fn unverified(token: &str, max: usize) -> Option<Vec<Identity>> {
         .get("iss")
         .and_then(Value::as_str)
         .and_then(|s| s.parse::<Issuer>().ok());
-    let token_id = crate::mechanism::jwt::token_id(token, &claims);
-    let ids = crate::mechanism::jwt::identities_of(Claims::new(claims), issuer.as_ref(), token_id)
-        .ok()?;
+    let token_id = crate::mechanism::token::token_id(token, &claims);
+    let ids =
+        crate::mechanism::token::identities(Claims::new(claims), issuer.as_ref(), token_id).ok()?;
     Some(
         ids.into_iter()
             .map(|i| i.for_accountability(false))

@@ -46,6 +46,7 @@ pub mod jwt;
 mod kind;
 pub mod mtls;
 pub mod network;
+pub(crate) mod token;
 pub mod x5c;
 
 use std::fmt::Debug;

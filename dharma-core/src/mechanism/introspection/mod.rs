@@ -305,7 +305,7 @@ impl IntrospectionVerifier {
     /// Verifies one token.
     pub async fn verify_token(&self, token: &str) -> Result<Authenticated, Rejection> {
         let inner = &*self.inner;
-        let digest = crate::mechanism::jwt::digest(token);
+        let digest = crate::mechanism::token::digest(token);
         let cached = inner
             .cache
             .try_get_with(digest, self.introspect(token))
@@ -348,9 +348,9 @@ impl IntrospectionVerifier {
             (Some(iss), None) => iss.parse().ok(),
             (_, expected) => expected.clone(),
         };
-        let token_id = crate::mechanism::jwt::token_id(token, claims.as_map());
+        let token_id = crate::mechanism::token::token_id(token, claims.as_map());
         let identities =
-            crate::mechanism::jwt::identities_of(claims.clone(), issuer.as_ref(), token_id)?;
+            crate::mechanism::token::identities(claims.clone(), issuer.as_ref(), token_id)?;
         Ok(Authenticated::new(identities))
     }
 

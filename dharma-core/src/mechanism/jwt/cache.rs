@@ -78,13 +78,6 @@ impl TokenCache {
         }
     }
 
-    pub(crate) fn digest(token: &str) -> Digest {
-        let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-        let mut out = [0u8; 32];
-        out.copy_from_slice(d.as_ref());
-        out
-    }
-
     fn shard(&self, digest: &Digest) -> std::sync::MutexGuard<'_, Shard> {
         // The last byte picks the shard; the hasher reads the first eight.
         let i = usize::from(digest[31]) % SHARDS;
@@ -140,23 +133,30 @@ mod tests {
     #[test]
     fn remembers_forgets_and_stays_bounded() {
         let cache = TokenCache::new(64);
-        let first = TokenCache::digest("token-0");
+        let first = crate::mechanism::token::digest("token-0");
         cache.insert(first, verified(60));
         assert!(cache.get(&first).is_some());
         cache.remove(&first);
         assert!(cache.get(&first).is_none());
 
         // A token with no time left is not remembered.
-        let late = TokenCache::digest("late");
+        let late = crate::mechanism::token::digest("late");
         cache.insert(late, verified(0));
         assert!(cache.get(&late).is_none());
 
         for i in 0..10_000 {
-            cache.insert(TokenCache::digest(&format!("token-{i}")), verified(60));
+            cache.insert(
+                crate::mechanism::token::digest(&format!("token-{i}")),
+                verified(60),
+            );
         }
         assert!(cache.len() <= 64, "{} entries", cache.len());
         assert!(cache.len() >= 48, "{} entries", cache.len());
         // The newest entry is always kept.
-        assert!(cache.get(&TokenCache::digest("token-9999")).is_some());
+        assert!(
+            cache
+                .get(&crate::mechanism::token::digest("token-9999"))
+                .is_some()
+        );
     }
 }

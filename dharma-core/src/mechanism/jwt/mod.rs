@@ -14,18 +14,9 @@
 pub(crate) mod settings;
 
 mod cache;
-pub(crate) mod claims;
 mod issuer;
 mod verifier;
 
-pub(crate) use cache::TokenCache;
-pub(crate) use claims::identities as identities_of;
-pub(crate) use verifier::token_id;
-
-/// The SHA-256 of a token: how caches name it.
-pub(crate) fn digest(token: &str) -> [u8; 32] {
-    TokenCache::digest(token)
-}
 pub use crate::jose::{Algorithm, AlgorithmSet, JwkError, VerifyingKey};
 pub use issuer::IssuerSpec;
 pub use verifier::{JwtConfigError, JwtVerifier, JwtVerifierBuilder};

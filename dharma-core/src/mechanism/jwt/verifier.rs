@@ -30,19 +30,15 @@
 //! # }
 //! ```
 
-use std::{
-    fmt::{self, Write as _},
-    sync::Arc,
-    time::Duration,
-};
+use std::{fmt, sync::Arc, time::Duration};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{
     cache::{TokenCache, Verified},
-    claims::{ClaimRules, identities},
     issuer::{IssuerEntry, IssuerMatch, IssuerSpec, SourceSpec},
 };
+use crate::mechanism::token::{ClaimRules, identities, token_id_of};
 use crate::{
     clock::{Clock, SystemClock},
     context::Claims,
@@ -144,7 +140,7 @@ impl JwtVerifierBuilder {
     /// Requires the header `typ` to be this (repeatable), e.g. `at+jwt` for RFC 9068
     /// access tokens. Compared case-insensitively, `application/` optional.
     pub fn require_type(mut self, typ: &str) -> Self {
-        self.types.push(super::claims::media_type(typ));
+        self.types.push(crate::mechanism::token::media_type(typ));
         self
     }
     /// Accepts a `scp` claim that is an array of scopes (as Okta and Microsoft Entra write
@@ -387,7 +383,10 @@ impl JwtVerifier {
         }
         // The digest names the token in the cache; without a cache it is needed only
         // for a token without `jti` (its audit name).
-        let digest = inner.cache.as_ref().map(|_| TokenCache::digest(token));
+        let digest = inner
+            .cache
+            .as_ref()
+            .map(|_| crate::mechanism::token::digest(token));
         if let (Some(cache), Some(digest)) = (&inner.cache, &digest)
             && let Some(hit) = cache.get(digest)
             && let Some(answer) = self.check_cached(&hit, digest, cache)
@@ -494,26 +493,6 @@ impl JwtVerifier {
         };
         Ok((verified, authenticated))
     }
-}
-
-/// How audit records name a token: its `jti`, or else `sha256:` and the first 12 bytes
-/// of its digest (computed here unless given). Never the token.
-fn token_id_of(token: &str, digest: Option<&[u8; 32]>, claims: &Map<String, Value>) -> Arc<str> {
-    if let Some(jti) = claims.get("jti").and_then(Value::as_str) {
-        return crate::util::truncate(jti, 128).into();
-    }
-    let digest = digest.copied().unwrap_or_else(|| TokenCache::digest(token));
-    let mut out = String::with_capacity(7 + 24);
-    out.push_str("sha256:");
-    for b in digest.iter().take(12) {
-        let _ = write!(out, "{b:02x}");
-    }
-    out.into()
-}
-
-/// [`token_id_of`] for a token not digested yet.
-pub(crate) fn token_id(token: &str, claims: &Map<String, Value>) -> Arc<str> {
-    token_id_of(token, None, claims)
 }
 
 /// RFC 8705 section 3 and RFC 7800: a token with a confirmation (`cnf`) is accepted only

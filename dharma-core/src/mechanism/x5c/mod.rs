@@ -44,7 +44,7 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use rustls_pki_types::CertificateDer;
 use serde_json::Value;
 
-use super::jwt::claims::ClaimRules;
+use super::token::ClaimRules;
 use crate::{
     clock::{Clock, SystemClock},
     context::{Claims, Identity, IdentityKind},
@@ -164,7 +164,7 @@ impl X5cJwtVerifierBuilder {
     }
     /// Requires the header `typ` (repeatable).
     pub fn require_type(mut self, typ: &str) -> Self {
-        self.types.push(super::jwt::claims::media_type(typ));
+        self.types.push(super::token::media_type(typ));
         self
     }
     /// The clock.
@@ -341,11 +341,11 @@ impl X5cJwtVerifier {
             .get("iss")
             .and_then(Value::as_str)
             .and_then(|s| s.parse().ok());
-        let token_id = super::jwt::token_id(token, &claims);
+        let token_id = super::token::token_id(token, &claims);
         let asserts_users = self.bindings.contains(&X5cBinding::Subject)
             || matches_any(&chain_info.identity, &self.token_services);
         let mut identities =
-            super::jwt::identities_of(Claims::new(claims), issuer.as_ref(), token_id)
+            super::token::identities(Claims::new(claims), issuer.as_ref(), token_id)
                 .unwrap_or_default();
         if !asserts_users {
             identities = identities

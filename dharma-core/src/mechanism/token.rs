@@ -1,6 +1,8 @@
-//! The claim rules of a JWT access token (RFC 7519, RFC 9068, RFC 8725 section 3).
+//! What the token mechanisms (JWT, x5c, introspection, accountability) share: the claim
+//! rules of RFC 7519 and RFC 9068, the identities a token's claims name, and how audit
+//! records name a token (its `jti` or a digest, never the token).
 
-use std::sync::Arc;
+use std::{fmt::Write as _, sync::Arc};
 
 use serde_json::{Map, Value};
 
@@ -164,6 +166,40 @@ pub(crate) fn identities(
         (None, None) => return Err(TokenError::Claim("sub".into())),
     };
     Ok(out)
+}
+
+/// How audit records name a token: its `jti`, or else `sha256:` and the first 12 bytes
+/// of its digest (computed here unless given). Never the token.
+/// How audit records name a token: its `jti`, or else `sha256:` and the first 12 bytes
+/// of its digest (computed here unless given). Never the token.
+pub(crate) fn token_id_of(
+    token: &str,
+    digest: Option<&[u8; 32]>,
+    claims: &Map<String, Value>,
+) -> Arc<str> {
+    if let Some(jti) = claims.get("jti").and_then(Value::as_str) {
+        return truncate(jti, 128).into();
+    }
+    let digest = digest.copied().unwrap_or_else(|| self::digest(token));
+    let mut out = String::with_capacity(7 + 24);
+    out.push_str("sha256:");
+    for b in digest.iter().take(12) {
+        let _ = write!(out, "{b:02x}");
+    }
+    out.into()
+}
+
+/// [`token_id_of`] for a token not digested yet.
+pub(crate) fn token_id(token: &str, claims: &Map<String, Value>) -> Arc<str> {
+    token_id_of(token, None, claims)
+}
+
+/// The SHA-256 of a token: how caches name it.
+pub(crate) fn digest(token: &str) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
 }
 
 #[cfg(test)]
