@@ -278,3 +278,60 @@ async fn only_bearer_access_tokens_for_this_audience() {
         assert_eq!(got, code.map_or(Ok(()), Err), "{path}");
     }
 }
+
+/// Answers are reused for as long as the injected clock says: `max_ttl` for an active
+/// answer, never past the token's `exp`, `inactive_ttl` for an inactive one.
+#[tokio::test]
+async fn answers_are_reused_on_the_injected_clock() {
+    let server = TestServer::start().await;
+    let clock = Arc::new(dharma_core::clock::ManualClock::starting_now());
+    let now = dharma_test_support::now();
+    let v = IntrospectionVerifier::builder(&server.url("/introspect"))
+        .client(CLIENT_ID, CLIENT_SECRET, ClientAuth::Basic)
+        .audience("api")
+        .max_ttl(Duration::from_secs(60))
+        .inactive_ttl(Duration::from_secs(10))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let active = |exp: u64| {
+        Reply::json(
+            &json!({"active": true, "aud": "api", "sub": "u", "client_id": "c", "exp": exp}),
+        )
+    };
+
+    server.set("/introspect", active(now + 3600));
+    assert!(v.verify_token("long").await.is_ok());
+    assert!(v.verify_token("long").await.is_ok());
+    assert_eq!(server.hits("/introspect"), 1, "a hit asks nothing");
+    clock.advance(Duration::from_secs(61));
+    assert!(v.verify_token("long").await.is_ok());
+    assert_eq!(server.hits("/introspect"), 2, "past max_ttl, asked again");
+
+    // A token expiring before max_ttl: refused at its exp, by the cached answer's exp.
+    let at = dharma_test_support::now() + 61;
+    server.set("/introspect", active(at + 30));
+    assert!(v.verify_token("short").await.is_ok());
+    clock.advance(Duration::from_secs(31));
+    server.set("/introspect", Reply::json(&json!({"active": false})));
+    let err = v.verify_token("short").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Rejection::InvalidToken(TokenError::Expired { .. } | TokenError::Inactive)
+        ),
+        "{err:?}"
+    );
+
+    // Inactive answers are reused for inactive_ttl only.
+    let calls = server.hits("/introspect");
+    assert!(v.verify_token("revoked").await.is_err());
+    assert!(v.verify_token("revoked").await.is_err());
+    assert_eq!(server.hits("/introspect"), calls + 1);
+    clock.advance(Duration::from_secs(11));
+    server.set("/introspect", active(dharma_test_support::now() + 3600));
+    assert!(
+        v.verify_token("revoked").await.is_ok(),
+        "asked again, now active"
+    );
+}

@@ -40,6 +40,7 @@
 
 pub mod accountability;
 pub mod api_key;
+mod cache;
 pub mod combine;
 pub mod introspection;
 pub mod jwt;

@@ -44,6 +44,7 @@ use crate::{
     context::Claims,
     error::{MalformedRequest, Rejection, TokenError, UnavailableError},
     jwks::SourceError,
+    mechanism::cache::TokenCache,
     mechanism::{Authenticated, Verifier},
     names::{Audience, Issuer, NameError},
     request::RequestView,
@@ -97,6 +98,30 @@ enum Answer {
 struct Cached {
     answer: Answer,
     ttl: Duration,
+    /// When reuse ends, in the injected clock's Unix seconds.
+    until: u64,
+}
+
+/// What a token's answer decided, for every later request with the token: answered from
+/// the same sharded cache as the JWT mechanism's verified tokens, so a hit costs a digest,
+/// a lookup and the validity check.
+#[derive(Debug)]
+struct Decided {
+    outcome: Result<Authenticated, TokenError>,
+    exp: Option<u64>,
+    until: u64,
+}
+
+impl Decided {
+    /// The answer at `now`: the token's `exp` is checked on every use.
+    fn at(&self, now: u64) -> Result<Authenticated, Rejection> {
+        if let Some(exp) = self.exp
+            && now >= exp
+        {
+            return Err(TokenError::Expired { now, exp }.into());
+        }
+        self.outcome.clone().map_err(Rejection::from)
+    }
 }
 
 struct ByAnswer;
@@ -226,6 +251,7 @@ impl IntrospectionVerifierBuilder {
                     .max_capacity(self.capacity)
                     .expire_after(ByAnswer)
                     .build(),
+                decided: TokenCache::new(self.capacity),
                 calls: AtomicU64::new(0),
             }),
         })
@@ -257,7 +283,10 @@ struct Inner {
     max_response_bytes: usize,
     http: Arc<dyn HttpClient>,
     clock: Arc<dyn Clock>,
+    /// Answers by token digest, so concurrent lookups of one token share one call.
     cache: Cache<[u8; 32], Arc<Cached>>,
+    /// What the answers decided, by token digest.
+    decided: TokenCache<Decided>,
     calls: AtomicU64,
 }
 
@@ -306,26 +335,41 @@ impl IntrospectionVerifier {
     pub async fn verify_token(&self, token: &str) -> Result<Authenticated, Rejection> {
         let inner = &*self.inner;
         let digest = crate::mechanism::token::digest(token);
+        let now = inner.clock.unix_seconds();
+        if let Some(hit) = inner.decided.get(&digest) {
+            if now < hit.until {
+                return hit.at(now);
+            }
+            // Past reuse: ask again.
+            inner.decided.remove(&digest);
+            inner.cache.invalidate(&digest).await;
+        }
         let cached = inner
             .cache
             .try_get_with(digest, self.introspect(token))
             .await
             .map_err(|e| Rejection::Unavailable(UnavailableError::Introspection((*e).clone())))?;
-        let claims = match &cached.answer {
-            Answer::Inactive => return Err(TokenError::Inactive.into()),
-            Answer::UnsupportedType => return Err(TokenError::UnsupportedTokenType.into()),
-            Answer::Active { claims, exp } => {
-                let now = inner.clock.unix_seconds();
-                if let Some(exp) = *exp
-                    && now >= exp
-                {
-                    return Err(TokenError::Expired { now, exp }.into());
-                }
-                claims
-            }
+        let (outcome, exp) = match &cached.answer {
+            Answer::Inactive => (Err(TokenError::Inactive), None),
+            Answer::UnsupportedType => (Err(TokenError::UnsupportedTokenType), None),
+            Answer::Active { claims, exp } => (self.decide(token, claims), *exp),
         };
+        let decided = Decided {
+            outcome,
+            exp,
+            until: cached.until,
+        };
+        let answer = decided.at(now);
+        inner.decided.insert(digest, decided);
+        answer
+    }
+
+    /// What an active answer's claims decide, whenever the token is used: the audience,
+    /// the token type, no confirmation, the issuer, and the identities.
+    fn decide(&self, token: &str, claims: &Claims) -> Result<Authenticated, TokenError> {
+        let inner = &*self.inner;
         if !audience_ok(claims.get("aud"), &inner.audiences) {
-            return Err(TokenError::WrongAudience.into());
+            return Err(TokenError::WrongAudience);
         }
         // RFC 7662 `token_type` is the OAuth 2.0 token type: only a bearer access token is
         // accepted (a refresh token, or a DPoP- or certificate-bound token whose proof this
@@ -336,14 +380,14 @@ impl IntrospectionVerifier {
                 .is_some_and(|k| k.eq_ignore_ascii_case("bearer"))
         {
             let kind = kind.as_str().unwrap_or("(not a string)");
-            return Err(TokenError::WrongType(truncate(kind, 32)).into());
+            return Err(TokenError::WrongType(truncate(kind, 32)));
         }
         if claims.get("cnf").is_some() {
-            return Err(TokenError::UnverifiableConfirmation.into());
+            return Err(TokenError::UnverifiableConfirmation);
         }
         let issuer = match (claims.str("iss"), &inner.issuer) {
             (Some(iss), Some(expected)) if iss != expected.as_str() => {
-                return Err(TokenError::UntrustedIssuer(truncate(iss, 64)).into());
+                return Err(TokenError::UntrustedIssuer(truncate(iss, 64)));
             }
             (Some(iss), None) => iss.parse().ok(),
             (_, expected) => expected.clone(),
@@ -395,27 +439,27 @@ impl IntrospectionVerifier {
         .map_err(|_| IntrospectionError::Timeout)??;
         let doc = crate::json::object(response.body()).ok();
         let status = response.status().as_u16();
+        let now = inner.clock.unix_seconds();
+        let cached = |answer: Answer, ttl: Duration| {
+            Arc::new(Cached {
+                answer,
+                ttl,
+                until: now.saturating_add(ttl.as_secs()),
+            })
+        };
         if status == 400
             && doc
                 .as_ref()
                 .and_then(|d| d.get("error"))
                 .is_some_and(|e| e == "unsupported_token_type")
         {
-            return Ok(Arc::new(Cached {
-                answer: Answer::UnsupportedType,
-                ttl: inner.inactive_ttl,
-            }));
+            return Ok(cached(Answer::UnsupportedType, inner.inactive_ttl));
         }
         if status != 200 {
             return Err(IntrospectionError::Status(status));
         }
         let doc = doc.ok_or(IntrospectionError::InvalidResponse("not a JSON object"))?;
-        let inactive = || {
-            Arc::new(Cached {
-                answer: Answer::Inactive,
-                ttl: inner.inactive_ttl,
-            })
-        };
+        let inactive = || cached(Answer::Inactive, inner.inactive_ttl);
         match doc.get("active") {
             Some(Value::Bool(true)) => {}
             Some(Value::Bool(false)) => return Ok(inactive()),
@@ -427,19 +471,18 @@ impl IntrospectionVerifier {
                 "\"exp\" is not a number",
             ))?),
         };
-        let now = inner.clock.unix_seconds();
         let ttl = match exp {
             Some(exp) if exp <= now => return Ok(inactive()),
             Some(exp) => inner.max_ttl.min(Duration::from_secs(exp - now)),
             None => inner.max_ttl,
         };
-        Ok(Arc::new(Cached {
-            answer: Answer::Active {
+        Ok(cached(
+            Answer::Active {
                 claims: Claims::new(doc),
                 exp,
             },
             ttl,
-        }))
+        ))
     }
 }
 

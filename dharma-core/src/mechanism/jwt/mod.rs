@@ -13,7 +13,6 @@
 
 pub(crate) mod settings;
 
-mod cache;
 mod issuer;
 mod verifier;
 

@@ -34,10 +34,20 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use serde_json::Value;
 
-use super::{
-    cache::{TokenCache, Verified},
-    issuer::{IssuerEntry, IssuerMatch, IssuerSpec, SourceSpec},
-};
+use super::issuer::{IssuerEntry, IssuerMatch, IssuerSpec, SourceSpec};
+use crate::mechanism::cache::TokenCache;
+
+/// What is remembered of a verified token.
+#[derive(Debug)]
+struct Verified {
+    authenticated: Authenticated,
+    exp: u64,
+    /// The issuer entry whose key set verified it.
+    store: usize,
+    thumbprint: [u8; 32],
+    /// How long the token has left (until `exp`, measured when verified).
+    ttl: Duration,
+}
 use crate::mechanism::token::{ClaimRules, identities, token_id_of};
 use crate::{
     clock::{Clock, SystemClock},
@@ -297,7 +307,7 @@ struct Inner {
     rules: ClaimRules,
     max_token_bytes: usize,
     bound: bool,
-    cache: Option<TokenCache>,
+    cache: Option<TokenCache<Verified>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -395,7 +405,10 @@ impl JwtVerifier {
         }
         let (verified, authenticated) = self.verify_cold(token, digest.as_ref()).await?;
         if let (Some(cache), Some(digest)) = (&inner.cache, digest) {
-            cache.insert(digest, verified);
+            // A token with no time left is not remembered.
+            if !verified.ttl.is_zero() {
+                cache.insert(digest, verified);
+            }
         }
         Ok(authenticated)
     }
@@ -407,7 +420,7 @@ impl JwtVerifier {
         &self,
         hit: &Verified,
         digest: &[u8; 32],
-        cache: &TokenCache,
+        cache: &TokenCache<Verified>,
     ) -> Option<Result<Authenticated, Rejection>> {
         let inner = &*self.inner;
         let now = inner.clock.unix_seconds();

@@ -1,10 +1,11 @@
-//! Tokens already verified, so a repeated token costs a digest and a lookup.
+//! Tokens already decided, so a repeated token costs a digest and a lookup: the JWT
+//! mechanism's verified tokens and introspection's answers.
 //!
-//! Keyed by the SHA-256 of the token (the token itself is not kept). `exp` is checked on
-//! every hit with the injected clock (an expired entry is removed then), and a hit is
-//! refused when the key that verified it has left its key set.
+//! Keyed by the SHA-256 of the token (the token itself is not kept). Users check validity
+//! on every hit with the injected clock (the JWT mechanism `exp` and that the key that
+//! verified the token is still in its key set; introspection the answer's lifetime).
 //!
-//! Not moka, unlike the other caches: every cold token is inserted here, and a moka insert
+//! Not moka: every cold token is inserted here, and a moka insert
 //! (about 1.6 µs with a full cache on the bench machine, admission and housekeeping
 //! included) is 7% of an RS256 signature check; see `benches/REPORT.md`. This cache is a
 //! fixed number of mutex-guarded shards with a bound per shard; a full shard drops an
@@ -16,22 +17,7 @@ use std::{
     collections::HashMap,
     hash::{BuildHasherDefault, Hasher},
     sync::{Arc, Mutex},
-    time::Duration,
 };
-
-use crate::mechanism::Authenticated;
-
-/// What is remembered of a verified token.
-#[derive(Debug)]
-pub(crate) struct Verified {
-    pub(crate) authenticated: Authenticated,
-    pub(crate) exp: u64,
-    pub(crate) store: usize,
-    pub(crate) thumbprint: [u8; 32],
-    /// How long the token has left (until `exp`, measured when verified); a token with
-    /// none is not remembered.
-    pub(crate) ttl: Duration,
-}
 
 pub(crate) type Digest = [u8; 32];
 
@@ -52,15 +38,15 @@ impl Hasher for DigestHasher {
     }
 }
 
-type Shard = HashMap<Digest, Arc<Verified>, BuildHasherDefault<DigestHasher>>;
+type Shard<V> = HashMap<Digest, Arc<V>, BuildHasherDefault<DigestHasher>>;
 
-/// A bounded cache of verified tokens.
-pub(crate) struct TokenCache {
-    shards: [Mutex<Shard>; SHARDS],
+/// A bounded cache of decided tokens.
+pub(crate) struct TokenCache<V> {
+    shards: [Mutex<Shard<V>>; SHARDS],
     per_shard: usize,
 }
 
-impl std::fmt::Debug for TokenCache {
+impl<V> std::fmt::Debug for TokenCache<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenCache")
             .field("entries", &self.len())
@@ -69,7 +55,7 @@ impl std::fmt::Debug for TokenCache {
     }
 }
 
-impl TokenCache {
+impl<V> TokenCache<V> {
     pub(crate) fn new(capacity: u64) -> Self {
         let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
         Self {
@@ -78,7 +64,7 @@ impl TokenCache {
         }
     }
 
-    fn shard(&self, digest: &Digest) -> std::sync::MutexGuard<'_, Shard> {
+    fn shard(&self, digest: &Digest) -> std::sync::MutexGuard<'_, Shard<V>> {
         // The last byte picks the shard; the hasher reads the first eight.
         let i = usize::from(digest[31]) % SHARDS;
         let shard = self.shards.get(i).unwrap_or(&self.shards[0]);
@@ -86,14 +72,11 @@ impl TokenCache {
         shard.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn get(&self, digest: &Digest) -> Option<Arc<Verified>> {
+    pub(crate) fn get(&self, digest: &Digest) -> Option<Arc<V>> {
         self.shard(digest).get(digest).cloned()
     }
 
-    pub(crate) fn insert(&self, digest: Digest, verified: Verified) {
-        if verified.ttl.is_zero() {
-            return;
-        }
+    pub(crate) fn insert(&self, digest: Digest, value: V) {
         let mut shard = self.shard(&digest);
         if shard.len() >= self.per_shard
             && !shard.contains_key(&digest)
@@ -101,7 +84,7 @@ impl TokenCache {
         {
             shard.remove(&victim);
         }
-        shard.insert(digest, Arc::new(verified));
+        shard.insert(digest, Arc::new(value));
     }
 
     pub(crate) fn remove(&self, digest: &Digest) {
@@ -119,44 +102,23 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn verified(ttl: u64) -> Verified {
-        Verified {
-            authenticated: Authenticated::new(Vec::new()),
-            exp: 0,
-            store: 0,
-            thumbprint: [0; 32],
-            ttl: Duration::from_secs(ttl),
-        }
-    }
+    use crate::mechanism::token::digest;
 
     #[test]
     fn remembers_forgets_and_stays_bounded() {
         let cache = TokenCache::new(64);
-        let first = crate::mechanism::token::digest("token-0");
-        cache.insert(first, verified(60));
+        let first = digest("token-0");
+        cache.insert(first, 0_u32);
         assert!(cache.get(&first).is_some());
         cache.remove(&first);
         assert!(cache.get(&first).is_none());
 
-        // A token with no time left is not remembered.
-        let late = crate::mechanism::token::digest("late");
-        cache.insert(late, verified(0));
-        assert!(cache.get(&late).is_none());
-
         for i in 0..10_000 {
-            cache.insert(
-                crate::mechanism::token::digest(&format!("token-{i}")),
-                verified(60),
-            );
+            cache.insert(digest(&format!("token-{i}")), i);
         }
         assert!(cache.len() <= 64, "{} entries", cache.len());
         assert!(cache.len() >= 48, "{} entries", cache.len());
         // The newest entry is always kept.
-        assert!(
-            cache
-                .get(&crate::mechanism::token::digest("token-9999"))
-                .is_some()
-        );
+        assert_eq!(cache.get(&digest("token-9999")).as_deref(), Some(&9_999));
     }
 }
