@@ -306,6 +306,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?;
     }
 
+    writeln!(w, "\n## Reload under load\n")?;
+    writeln!(
+        w,
+        "Two threads decide warm requests through one enforcer; in `reloading`, a third \
+         applies a new policy (new topology, same mechanism instances) every 100 ms.\n"
+    )?;
+    writeln!(w, "| | per decision | throughput vs steady |")?;
+    writeln!(w, "|---|---|---|")?;
+    for name in ["steady", "reloading"] {
+        let id = format!("reload/{name}");
+        writeln!(
+            w,
+            "| {name} | {} | {} |",
+            time(e.get(&id)),
+            ratio(e.ratio("reload/steady", &id))
+        )?;
+    }
+
     writeln!(w, "\n## Classification\n")?;
     writeln!(
         w,
@@ -433,6 +451,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             verdict(warm, |r| r >= 5.0)
         )?;
     }
+    let r = e.ratio("reload/steady", "reload/reloading");
+    writeln!(
+        w,
+        "| decisions per second unchanged while the policy is reloaded every 100 ms (≥ 0.95x) | {} | {} |",
+        ratio(r),
+        verdict(r, |r| r >= 0.95)
+    )?;
     let r = e.ratio("contention/threads_1", "contention/threads_2");
     writeln!(
         w,
