@@ -75,11 +75,12 @@ pub fn jwk(data: &[u8]) {
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) {
         let _ = VerifyingKey::from_jwk(&value);
     }
-    let client = canned(
-        StatusCode::OK,
-        HeaderMap::new(),
-        Bytes::copy_from_slice(data),
-    );
+    fetch_keys(HeaderMap::new(), Bytes::copy_from_slice(data));
+}
+
+/// A key-set fetch answered `200` with these headers and body, as warming up does it.
+fn fetch_keys(headers: HeaderMap, body: Bytes) {
+    let client = canned(StatusCode::OK, headers, body);
     let Ok(verifier) = JwtVerifier::builder()
         .issuer(IssuerSpec::new("https://issuer.example").jwks_uri("https://issuer.example/jwks"))
         .audience("api")
@@ -123,17 +124,7 @@ pub fn cache_control(data: &[u8]) {
         r#"{{"keys":[{}]}}"#,
         include_str!("../data/issuer.jwk.json")
     );
-    let client = canned(StatusCode::OK, headers, Bytes::from(body));
-    let Ok(verifier) = JwtVerifier::builder()
-        .issuer(IssuerSpec::new("https://issuer.example").jwks_uri("https://issuer.example/jwks"))
-        .audience("api")
-        .http_client(client)
-        .clock(clock())
-        .build()
-    else {
-        return;
-    };
-    let _ = runtime().block_on(verifier.warm_up());
+    fetch_keys(headers, Bytes::from(body));
 }
 
 /// `X-Forwarded-For` and `Forwarded` from a trusted proxy: the bytes before the first
