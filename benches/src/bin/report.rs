@@ -374,7 +374,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     writeln!(w, "| target | measured | verdict |")?;
     writeln!(w, "|---|---|---|")?;
     for alg in ALGORITHMS {
-        let bound = if alg == "RS256" { 1.10 } else { 1.15 };
+        let bound = if alg == "RS256" { 1.08 } else { 1.15 };
         let r = paired.get(alg).map(|p| p.0);
         writeln!(
             w,
