@@ -124,7 +124,7 @@ impl ConfigLoader {
             enforcer = enforcer.render_denials(renderer);
         }
         let source = self.config.source.clone();
-        let digest = source.as_deref().and_then(digest_of);
+        let digest = self.config.digest;
         Ok(Loaded {
             shared: Arc::new(Shared {
                 enforcer: enforcer.build()?,
@@ -258,12 +258,6 @@ fn instances_of(entries: &BTreeMap<String, Entry>) -> BTreeMap<String, Instance>
         .collect()
 }
 
-fn digest_of(path: &std::path::Path) -> Option<[u8; 32]> {
-    let bytes = std::fs::read(path).ok()?;
-    let d = ring::digest::digest(&ring::digest::SHA256, &bytes);
-    d.as_ref().try_into().ok()
-}
-
 pub(super) struct Shared {
     pub(super) enforcer: Enforcer,
     options: Options,
@@ -371,12 +365,22 @@ impl Shared {
         };
         let source = source_name(Some(path));
         let mut state = self.state.lock().await;
-        let digest = digest_of(path);
-        if if_changed && (digest.is_none() || digest == state.digest) {
+        // Read once: the digest names exactly the bytes applied.
+        let bytes = match super::read(path) {
+            Ok(bytes) => bytes,
+            // Mid-swap, the file may be missing for a moment: the next event reloads.
+            Err(_) if if_changed => return Ok(self.enforcer.revision()),
+            Err(e) => {
+                self.enforcer.refuse_policy(&source, e.audit_reason(), &e);
+                return Err(e);
+            }
+        };
+        let digest = Some(super::digest(&bytes));
+        if if_changed && digest == state.digest {
             return Ok(self.enforcer.revision());
         }
         state.digest = digest;
-        let config = match Config::from_file(path) {
+        let config = match Config::from_bytes(path, bytes) {
             Ok(c) => c,
             Err(e) => {
                 self.enforcer.refuse_policy(&source, e.audit_reason(), &e);

@@ -223,6 +223,9 @@ impl ConfigError {
 pub struct Config {
     file: File,
     source: Option<PathBuf>,
+    /// The SHA-256 of the file's bytes, when read from a file: a watcher reloads only
+    /// what changed.
+    digest: Option<[u8; 32]>,
 }
 
 impl Config {
@@ -231,18 +234,26 @@ impl Config {
         Ok(Self {
             file: toml::from_str(text)?,
             source: None,
+            digest: None,
         })
     }
 
     /// Reads and parses a file (and remembers it, for [`Loaded::reload`]).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        Self::from_bytes(path, read(path)?)
+    }
+
+    /// Parses the bytes read from `path`.
+    fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self, ConfigError> {
+        let digest = digest(&bytes);
+        let text = String::from_utf8(bytes).map_err(|e| ConfigError::Io {
             path: path.display().to_string(),
-            source,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
         })?;
         Ok(Self {
             source: Some(path.to_owned()),
+            digest: Some(digest),
             ..Self::from_toml(&text)?
         })
     }
@@ -289,6 +300,21 @@ impl Config {
 /// ```
 pub async fn start(path: impl AsRef<Path>) -> Result<Loaded, ConfigError> {
     Config::from_file(path)?.loader().start().await
+}
+
+/// Reads a configuration file's bytes.
+fn read(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|source| ConfigError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// The SHA-256 of a configuration file's bytes.
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+    out
 }
 
 /// How an `Arc<str>` source names itself in policy audit events.
