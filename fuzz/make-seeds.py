@@ -58,6 +58,7 @@ variants = {
     "cnf": dict(base, cnf={"x5t#S256": "abc"}),
     "aud-list": dict(base, aud=["x", "api"]),
     "nested": dict(base, act={"sub": "svc", "act": {"sub": "svc2"}}),
+    "tenant": dict(base, iss="https://login.example/acme/v2.0"),
 }
 for name, claims in variants.items():
     write("jws", f"signed-{name}", es256(key, {"alg": "ES256", "kid": "fuzz", "typ": "at+jwt"}, claims))

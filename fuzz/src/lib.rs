@@ -48,7 +48,9 @@ fn issuer_key() -> VerifyingKey {
     VerifyingKey::from_jwk(&jwk).unwrap_or_else(|e| unreachable!("the committed key: {e}"))
 }
 
-/// Compact JWS parsing, and full verification by a verifier with a static key.
+/// Compact JWS parsing, and full verification by a verifier with a static key, with one
+/// exact issuer and one multi-tenant issuer template (its `iss` matching reads the
+/// token's claim).
 pub fn jws(data: &[u8]) {
     static VERIFIER: OnceLock<JwtVerifier> = OnceLock::new();
     let Ok(token) = std::str::from_utf8(data) else {
@@ -58,6 +60,11 @@ pub fn jws(data: &[u8]) {
         JwtVerifier::builder()
             .issuer(
                 IssuerSpec::new("https://issuer.example")
+                    .keys([issuer_key()])
+                    .audience("api"),
+            )
+            .issuer(
+                IssuerSpec::template("https://login.example/{tenant}/v2.0")
                     .keys([issuer_key()])
                     .audience("api"),
             )
