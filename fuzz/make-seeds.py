@@ -160,3 +160,16 @@ for i, (status, body) in enumerate([
 ]):
     write("introspection", f"seed-{i}", bytes([status]) + json.dumps(body).encode())
 print("seeds written to", SEEDS)
+
+# json: the strict reader against strict serde_json.
+for name, text in {
+    "payload": json.dumps({"iss": "https://issuer.example", "sub": "alice", "aud": ["api", "x"], "exp": 2000000600,
+                           "iat": 2000000000, "jti": "j1", "client_id": "web", "scope": "a b", "cnf": {"x5t#S256": "abc"}}),
+    "escapes": r'{"a\u0062":"\ud83d\ude00\n\t\"\\\/","c":[1,-0.5e-3,1E+2,true,false,null]}',
+    "nested": '{"a":{"b":{"c":[[[{"d":[]}]]]}}}',
+    "numbers": '[0,-0,1.0,123456789012345678901234567890,1e308,-1e-400,18446744073709551616]',
+    "scalar": '"x"',
+    "keyset": json.dumps({"keys": [jwk_of(key, "k")]}),
+    "many-members": "{" + ",".join(f'"k{i}":{i}' for i in range(20)) + "}",
+}.items():
+    write("json", name, text)

@@ -8,6 +8,9 @@ pub mod config;
 mod context;
 mod enforcer;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod jose;
 mod json;
 pub mod jwks;

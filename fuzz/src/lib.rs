@@ -2,6 +2,8 @@
 //! untrusted input in dharma-core, through the public API a request or a configuration
 //! file reaches, and panics only when dharma does (or when an invariant breaks).
 
+mod strict;
+
 use std::{
     sync::{Arc, OnceLock},
     time::{Duration, UNIX_EPOCH},
@@ -75,6 +77,34 @@ pub fn jws(data: &[u8]) {
     });
     // Static keys: nothing to wait for.
     let _ = verifier.verify_token(token).now_or_never();
+}
+
+/// dharma's strict JSON reader (token headers and payloads, key sets, introspection
+/// answers) against serde_json made strict: they accept the same documents (dharma refuses
+/// nesting deeper than 64, serde_json than 127), and for an object dharma hands out each
+/// member's name and text as serde_json reads them.
+pub fn json(data: &[u8]) {
+    let oracle = strict::value(data);
+    let ours = std::str::from_utf8(data)
+        .ok()
+        .and_then(dharma_core::fuzzing::json);
+    match (ours, oracle) {
+        (None, None) => {}
+        (None, Some(value)) => assert!(
+            strict::depth(&value) > 64,
+            "refused JSON that strict serde_json accepts"
+        ),
+        (Some(_), None) => unreachable!("accepted JSON that strict serde_json refuses"),
+        (Some(members), Some(value)) => {
+            let expected = value.as_object().cloned().unwrap_or_default();
+            assert_eq!(members.len(), expected.len(), "member count");
+            for (name, text) in members {
+                let read: serde_json::Value = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| unreachable!("a member's text is JSON: {e}"));
+                assert_eq!(expected.get(&name), Some(&read), "member {name:?}");
+            }
+        }
+    }
 }
 
 /// One JWK, and a JWK Set document as the key-set cache fetches it.

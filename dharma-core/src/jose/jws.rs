@@ -5,28 +5,70 @@
 //! critical extension; `b64: false` (RFC 7797) is refused. `{"alg":"none"}` is not
 //! representable, so parsing refuses it.
 
+use std::borrow::Cow;
+
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use serde_json::Value;
 
 use super::{alg::Algorithm, jwk::VerifyingKey};
-use crate::{error::TokenError, util::truncate};
+use crate::{
+    error::TokenError,
+    json::scan::{self, Kind, Raw},
+    util::truncate,
+};
+
+/// A header this long or shorter is decoded on the stack.
+const INLINE_HEADER: usize = 512;
+/// Room for the longest signature any supported key makes (RSA with 8192 bits), and the
+/// slack base64's length estimate needs.
+const MAX_SIGNATURE: usize = 1024 + 3;
+
+/// Where a token's header and signature are decoded: on the stack for ordinary tokens;
+/// a header longer than [`INLINE_HEADER`] (an `x5c` chain) goes to the heap.
+pub(crate) struct Scratch {
+    header: [u8; INLINE_HEADER],
+    heap: Vec<u8>,
+    signature: [u8; MAX_SIGNATURE],
+}
+
+impl Scratch {
+    pub(crate) fn new() -> Self {
+        Self {
+            header: [0; INLINE_HEADER],
+            heap: Vec::new(),
+            signature: [0; MAX_SIGNATURE],
+        }
+    }
+}
 
 /// A parsed compact JWS whose signature is not checked yet.
 #[derive(Debug)]
 pub(crate) struct Compact<'a> {
     signing_input: &'a str,
     payload_b64: &'a str,
-    signature: Vec<u8>,
+    signature: &'a [u8],
     alg: Algorithm,
-    kid: Option<String>,
-    typ: Option<String>,
-    x5c: Option<serde_json::Value>,
-    x5t_s256: Option<serde_json::Value>,
+    kid: Option<Cow<'a, str>>,
+    typ: Option<Cow<'a, str>>,
+    x5c: Option<Raw<'a>>,
+    x5t_s256: Option<Raw<'a>>,
+}
+
+/// The header members dharma reads, as written.
+#[derive(Default)]
+struct Header<'a> {
+    alg: Option<Raw<'a>>,
+    kid: Option<Raw<'a>>,
+    typ: Option<Raw<'a>>,
+    crit: Option<Raw<'a>>,
+    b64: Option<Raw<'a>>,
+    zip: bool,
+    x5c: Option<Raw<'a>>,
+    x5t_s256: Option<Raw<'a>>,
 }
 
 impl<'a> Compact<'a> {
-    /// Splits and decodes `token` and reads its header.
-    pub(crate) fn parse(token: &'a str) -> Result<Self, TokenError> {
+    /// Splits and decodes `token` and reads its header, decoding into `scratch`.
+    pub(crate) fn parse(token: &'a str, scratch: &'a mut Scratch) -> Result<Self, TokenError> {
         let mut parts = token.splitn(4, '.');
         let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -36,44 +78,70 @@ impl<'a> Compact<'a> {
         let signing_input = token
             .get(..header_b64.len() + 1 + payload_b64.len())
             .ok_or(TokenError::Malformed("not three dot-separated segments"))?;
-        let header = URL_SAFE_NO_PAD
-            .decode(header_b64)
-            .map_err(|_| TokenError::Malformed("header is not base64url"))?;
-        let mut header = crate::json::object(&header)
+        let Scratch {
+            header: inline,
+            heap,
+            signature: signature_buf,
+        } = scratch;
+        let header = decode(header_b64, inline, heap)
+            .ok_or(TokenError::Malformed("header is not base64url"))?;
+        let header = std::str::from_utf8(header)
             .map_err(|_| TokenError::Malformed("header is not a JSON object"))?;
-        if let Some(crit) = header.get("crit") {
+        let mut h = Header::default();
+        scan::object(header, |name, value| match name.decode().as_ref() {
+            "alg" => h.alg = Some(value),
+            "kid" => h.kid = Some(value),
+            "typ" => h.typ = Some(value),
+            "crit" => h.crit = Some(value),
+            "b64" => h.b64 = Some(value),
+            "zip" => h.zip = true,
+            "x5c" => h.x5c = Some(value),
+            "x5t#S256" => h.x5t_s256 = Some(value),
+            _ => {}
+        })
+        .map_err(|_| TokenError::Malformed("header is not a JSON object"))?;
+        if let Some(crit) = h.crit {
             let first = crit
-                .as_array()
-                .and_then(|a| a.first())
-                .and_then(|v| v.as_str())
-                .map(|s| truncate(s, 32))
+                .items()
+                .next()
+                .and_then(Raw::as_str)
+                .map(|s| truncate(&s.decode(), 32))
                 .unwrap_or_default();
             return Err(TokenError::CriticalHeader(first));
         }
-        if header.get("b64").is_some_and(|b| *b != Value::Bool(true)) {
+        if h.b64.is_some_and(|b| b.text() != "true") {
             return Err(TokenError::Malformed(
                 "unencoded payload (b64) is not supported",
             ));
         }
         // Compression belongs to JWE (RFC 7516); in a JWS it is a confused or hostile token.
-        if header.contains_key("zip") {
+        if h.zip {
             return Err(TokenError::Malformed("zip is not a JWS header"));
         }
-        let alg = match header.get("alg") {
-            Some(Value::String(alg)) => Algorithm::from_name(alg)
-                .ok_or_else(|| TokenError::UnsupportedAlgorithm(truncate(alg, 32)))?,
-            _ => return Err(TokenError::Malformed("header has no \"alg\" string")),
+        let alg = match h.alg.and_then(Raw::as_str) {
+            Some(alg) => {
+                let alg = alg.decode();
+                Algorithm::from_name(&alg)
+                    .ok_or_else(|| TokenError::UnsupportedAlgorithm(truncate(&alg, 32)))?
+            }
+            None => return Err(TokenError::Malformed("header has no \"alg\" string")),
         };
-        let mut text = |name: &str| match header.remove(name) {
+        let text = |member: Option<Raw<'a>>| match member {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(TokenError::Malformed("header member is not a string")),
+            Some(raw) => raw
+                .as_str()
+                .map(|s| Some(s.decode()))
+                .ok_or(TokenError::Malformed("header member is not a string")),
         };
-        let kid = text("kid")?;
-        let typ = text("typ")?;
-        let signature = URL_SAFE_NO_PAD
-            .decode(signature_b64)
-            .map_err(|_| TokenError::Malformed("signature is not base64url"))?;
+        let kid = text(h.kid)?;
+        let typ = text(h.typ)?;
+        let signature: &'a [u8] = {
+            let n = URL_SAFE_NO_PAD
+                .decode_slice(signature_b64, &mut signature_buf[..])
+                .map_err(|_| TokenError::Malformed("signature is not base64url"))?;
+            let signature_buf: &'a [u8; MAX_SIGNATURE] = signature_buf;
+            signature_buf.get(..n).unwrap_or_default()
+        };
         if signature.is_empty() {
             return Err(TokenError::Malformed("empty signature"));
         }
@@ -84,8 +152,8 @@ impl<'a> Compact<'a> {
             alg,
             kid,
             typ,
-            x5c: header.remove("x5c"),
-            x5t_s256: header.remove("x5t#S256"),
+            x5c: h.x5c,
+            x5t_s256: h.x5t_s256,
         })
     }
 
@@ -104,27 +172,53 @@ impl<'a> Compact<'a> {
         self.typ.as_deref()
     }
 
-    /// The `x5c` header as given (only the x5c mechanism reads it, after validating it).
-    pub(crate) fn x5c(&self) -> Option<&serde_json::Value> {
-        self.x5c.as_ref()
+    /// The `x5c` header's strings, `None` when absent, an error when it is not an array of
+    /// strings (only the x5c mechanism reads it, and validates what it says).
+    pub(crate) fn x5c(&self) -> Option<Result<Vec<Cow<'a, str>>, TokenError>> {
+        let raw = self.x5c?;
+        if raw.kind() != Kind::Array {
+            return Some(Err(X5C_SHAPE));
+        }
+        Some(
+            raw.items()
+                .map(|item| item.as_str().map(scan::Str::decode).ok_or(X5C_SHAPE))
+                .collect(),
+        )
     }
 
-    /// The `x5t#S256` header as given.
-    pub(crate) fn x5t_s256(&self) -> Option<&serde_json::Value> {
-        self.x5t_s256.as_ref()
+    /// The `x5t#S256` header, if it is a string.
+    pub(crate) fn x5t_s256(&self) -> Option<Option<Cow<'a, str>>> {
+        self.x5t_s256.map(|raw| raw.as_str().map(scan::Str::decode))
     }
 
-    /// The decoded payload bytes (not yet authenticated).
-    pub(crate) fn payload(&self) -> Result<Vec<u8>, TokenError> {
-        URL_SAFE_NO_PAD
+    /// The decoded payload (not yet authenticated), if it is UTF-8.
+    pub(crate) fn payload(&self) -> Result<String, TokenError> {
+        let bytes = URL_SAFE_NO_PAD
             .decode(self.payload_b64)
-            .map_err(|_| TokenError::Malformed("payload is not base64url"))
+            .map_err(|_| TokenError::Malformed("payload is not base64url"))?;
+        String::from_utf8(bytes).map_err(|_| TokenError::Malformed("payload is not a JSON object"))
     }
 
     /// Checks the signature with `key`, using the header's algorithm only if the key
     /// allows it.
     pub(crate) fn verify(&self, key: &VerifyingKey) -> Result<(), TokenError> {
-        key.verify(self.alg, self.signing_input.as_bytes(), &self.signature)
+        key.verify(self.alg, self.signing_input.as_bytes(), self.signature)
+    }
+}
+
+const X5C_SHAPE: TokenError = TokenError::Malformed("x5c is not an array of base64 certificates");
+
+/// Decodes base64url into `inline` when it fits, else into `heap`.
+fn decode<'a>(encoded: &str, inline: &'a mut [u8], heap: &'a mut Vec<u8>) -> Option<&'a [u8]> {
+    if base64::decoded_len_estimate(encoded.len()) <= inline.len() {
+        let n = URL_SAFE_NO_PAD
+            .decode_slice(encoded, &mut inline[..])
+            .ok()?;
+        let inline: &'a [u8] = inline;
+        inline.get(..n)
+    } else {
+        *heap = URL_SAFE_NO_PAD.decode(encoded).ok()?;
+        Some(heap.as_slice())
     }
 }
 
@@ -153,7 +247,10 @@ mod tests {
             "e30.e30.e30=",
         ] {
             assert!(
-                matches!(Compact::parse(bad), Err(TokenError::Malformed(_))),
+                matches!(
+                    Compact::parse(bad, &mut Scratch::new()),
+                    Err(TokenError::Malformed(_))
+                ),
                 "{bad:?}"
             );
         }
@@ -164,7 +261,10 @@ mod tests {
         for alg in ["none", "None", "NONE", "nOnE"] {
             let t = token(&format!(r#"{{"alg":"{alg}"}}"#));
             assert!(
-                matches!(Compact::parse(&t), Err(TokenError::UnsupportedAlgorithm(_))),
+                matches!(
+                    Compact::parse(&t, &mut Scratch::new()),
+                    Err(TokenError::UnsupportedAlgorithm(_))
+                ),
                 "{alg}"
             );
         }
@@ -174,22 +274,28 @@ mod tests {
     fn crit_and_b64_are_refused() {
         let t = token(r#"{"alg":"ES256","crit":["exp"],"exp":1}"#);
         assert_eq!(
-            Compact::parse(&t).unwrap_err(),
+            Compact::parse(&t, &mut Scratch::new()).unwrap_err(),
             TokenError::CriticalHeader("exp".into())
         );
         let t = token(r#"{"alg":"ES256","crit":[]}"#);
         assert!(matches!(
-            Compact::parse(&t),
+            Compact::parse(&t, &mut Scratch::new()),
             Err(TokenError::CriticalHeader(_))
         ));
         let t = token(r#"{"alg":"ES256","b64":false}"#);
-        assert!(matches!(Compact::parse(&t), Err(TokenError::Malformed(_))));
+        assert!(matches!(
+            Compact::parse(&t, &mut Scratch::new()),
+            Err(TokenError::Malformed(_))
+        ));
     }
 
     #[test]
     fn duplicate_alg_is_refused() {
         let t = token(r#"{"alg":"ES256","alg":"none"}"#);
-        assert!(matches!(Compact::parse(&t), Err(TokenError::Malformed(_))));
+        assert!(matches!(
+            Compact::parse(&t, &mut Scratch::new()),
+            Err(TokenError::Malformed(_))
+        ));
     }
 
     /// The issue's reproductions: a JSON array header parsed, invalid UTF-8 in a member
@@ -206,7 +312,10 @@ mod tests {
             r#"{"alg":"ES256","kid":"a","kid":"b"}"#,
         ] {
             assert!(
-                matches!(Compact::parse(&token(bad)), Err(TokenError::Malformed(_))),
+                matches!(
+                    Compact::parse(&token(bad), &mut Scratch::new()),
+                    Err(TokenError::Malformed(_))
+                ),
                 "{bad}"
             );
         }
@@ -217,7 +326,7 @@ mod tests {
             b64("sig")
         );
         assert!(matches!(
-            Compact::parse(&invalid_utf8),
+            Compact::parse(&invalid_utf8, &mut Scratch::new()),
             Err(TokenError::Malformed(_))
         ));
     }
@@ -225,10 +334,11 @@ mod tests {
     #[test]
     fn header_members_are_read() {
         let t = token(r#"{"alg":"EdDSA","kid":"k","typ":"at+jwt","jku":"http://127.0.0.1:1/"}"#);
-        let c = Compact::parse(&t).unwrap();
+        let mut scratch = Scratch::new();
+        let c = Compact::parse(&t, &mut scratch).unwrap();
         assert_eq!(c.alg(), Algorithm::EdDsa);
         assert_eq!(c.kid(), Some("k"));
         assert_eq!(c.typ(), Some("at+jwt"));
-        assert_eq!(c.payload().unwrap(), b"{}");
+        assert_eq!(c.payload().unwrap(), "{}");
     }
 }

@@ -6,7 +6,11 @@
 
 use std::{collections::BTreeMap, path::PathBuf};
 
-use super::{Algorithm, JwkSet, jws::Compact, select_key};
+use super::{
+    Algorithm, JwkSet,
+    jws::{Compact, Scratch},
+    select_key,
+};
 use dharma_test_support::b64_decode;
 use serde_json::{Value, json};
 
@@ -30,7 +34,8 @@ fn accepts(keys: &Value, jws: &Value) -> bool {
     let Ok(set) = JwkSet::parse(set.to_string().as_bytes()) else {
         return false;
     };
-    let Ok(compact) = Compact::parse(jws) else {
+    let mut scratch = Scratch::new();
+    let Ok(compact) = Compact::parse(jws, &mut scratch) else {
         return false;
     };
     let Some(key) = select_key(&set.keys, compact.kid(), compact.alg()) else {

@@ -142,18 +142,11 @@ impl KeyStore {
         kid: Option<&str>,
         alg: Algorithm,
     ) -> Result<Arc<VerifyingKey>, KeyLookupError> {
+        if let Some(answer) = self.key_now(kid, alg) {
+            return answer;
+        }
         let now = self.clock.now();
         let snapshot = self.snapshot.load_full();
-        if let Some(set) = &snapshot
-            && set.is_fresh(now)
-        {
-            if let Some(key) = set.find(kid, alg) {
-                return Ok(key.clone());
-            }
-            if set.fresh_until.is_none() || !self.may_fetch(now) {
-                return Err(KeyLookupError::Unknown);
-            }
-        }
         let fetched = if self.may_fetch(now) {
             self.refresh().await
         } else {
@@ -172,6 +165,23 @@ impl KeyStore {
                 _ => Err(KeyLookupError::Unavailable(error)),
             },
         }
+    }
+
+    /// The answer [`key`](Self::key) gives without fetching, when the key set in hand is
+    /// fresh: the key, or that the key set does not have it and may not be fetched again
+    /// yet. `None` when only a fetch can answer.
+    pub(crate) fn key_now(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Option<Result<Arc<VerifyingKey>, KeyLookupError>> {
+        let now = self.clock.now();
+        let snapshot = self.snapshot.load();
+        let set = snapshot.as_ref().filter(|set| set.is_fresh(now))?;
+        if let Some(key) = set.find(kid, alg) {
+            return Some(Ok(key.clone()));
+        }
+        (set.fresh_until.is_none() || !self.may_fetch(now)).then_some(Err(KeyLookupError::Unknown))
     }
 
     /// Whether a key (by thumbprint) is still in a usable key set.

@@ -23,12 +23,11 @@
 //! # let _ = trust; Ok(()) }
 //! ```
 
-use serde_json::Value;
-
 use crate::{
-    context::{Claims, Identity},
+    context::Identity,
     error::Rejection,
     mechanism::jwt::JwtVerifier,
+    mechanism::token::Payload,
     mechanism::{Authenticated, Verifier},
     names::Issuer,
     request::RequestView,
@@ -79,14 +78,13 @@ fn unverified(token: &str, max: usize) -> Option<Vec<Identity>> {
     let payload = token.split('.').nth(1)?;
     let bytes =
         base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).ok()?;
-    let claims = crate::json::object(&bytes).ok()?;
-    let issuer = claims
-        .get("iss")
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse::<Issuer>().ok());
-    let token_id = crate::mechanism::token::token_id(token, &claims);
-    let ids =
-        crate::mechanism::token::identities(Claims::new(claims), issuer.as_ref(), token_id).ok()?;
+    let payload = String::from_utf8(bytes).ok()?;
+    let claims = Payload::read(&payload).ok()?;
+    let issuer = Payload::string(claims.iss).and_then(|s| s.parse::<Issuer>().ok());
+    let mut names = claims.names();
+    let token_id = names.token_id(token, None);
+    let claims = names.claims(payload);
+    let ids = names.identities(claims, issuer.as_ref(), token_id).ok()?;
     Some(
         ids.into_iter()
             .map(|i| i.for_accountability(false))

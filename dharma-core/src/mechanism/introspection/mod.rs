@@ -45,6 +45,7 @@ use crate::{
     error::{MalformedRequest, Rejection, TokenError, UnavailableError},
     jwks::SourceError,
     mechanism::cache::TokenCache,
+    mechanism::token::Names,
     mechanism::{Authenticated, Verifier},
     names::{Audience, Issuer, NameError},
     request::RequestView,
@@ -392,9 +393,9 @@ impl IntrospectionVerifier {
             (Some(iss), None) => iss.parse().ok(),
             (_, expected) => expected.clone(),
         };
-        let token_id = crate::mechanism::token::token_id(token, claims.as_map());
-        let identities =
-            crate::mechanism::token::identities(claims.clone(), issuer.as_ref(), token_id)?;
+        let names = Names::of_claims(claims);
+        let token_id = names.token_id(token, None);
+        let identities = names.identities(claims.clone(), issuer.as_ref(), token_id)?;
         Ok(Authenticated::new(identities))
     }
 

@@ -32,8 +32,6 @@
 
 use std::{fmt, sync::Arc, time::Duration};
 
-use serde_json::Value;
-
 use super::issuer::{IssuerEntry, IssuerMatch, IssuerSpec, SourceSpec};
 use crate::mechanism::cache::TokenCache;
 
@@ -48,12 +46,14 @@ struct Verified {
     /// How long the token has left (until `exp`, measured when verified).
     ttl: Duration,
 }
-use crate::mechanism::token::{ClaimRules, identities, token_id_of};
+use crate::mechanism::token::{ClaimRules, Payload, check_confirmation};
 use crate::{
     clock::{Clock, SystemClock},
-    context::Claims,
     error::{MalformedRequest, Rejection, TokenError, UnavailableError},
-    jose::{AlgorithmSet, jws::Compact},
+    jose::{
+        Algorithm, AlgorithmSet, VerifyingKey,
+        jws::{Compact, Scratch},
+    },
     jwks::{
         CachePolicy, KeyLookupError, KeySource, KeySourceError, KeyStatus, KeyStore, PolicyError,
         SourceError, spawn_refresher,
@@ -444,57 +444,94 @@ impl JwtVerifier {
         }
     }
 
+    /// Verifies a token not in the cache. The work is synchronous whenever the issuer's
+    /// key set in hand can answer, so the token's decoding buffers never live in a future;
+    /// only a key set that must be fetched first is waited for.
     async fn verify_cold(
         &self,
         token: &str,
         digest: Option<&[u8; 32]>,
     ) -> Result<(Verified, Authenticated), Rejection> {
+        let (store, kid, alg) = match self.verify_now(token, digest, None)? {
+            Cold::Done(verified, authenticated) => return Ok((verified, authenticated)),
+            Cold::NeedKey { store, kid, alg } => (store, kid, alg),
+        };
+        let entry = self
+            .inner
+            .issuers
+            .get(store)
+            .ok_or(TokenError::KeyRevoked)?;
+        let key = entry
+            .store
+            .key(kid.as_deref(), alg)
+            .await
+            .map_err(|e| key_error(e, kid.as_deref()))?;
+        match self.verify_now(token, digest, Some(key))? {
+            Cold::Done(verified, authenticated) => Ok((verified, authenticated)),
+            // With the key given, the token needs nothing more.
+            Cold::NeedKey { .. } => Err(TokenError::KeyRevoked.into()),
+        }
+    }
+
+    /// Verifies with the key set in hand, or with `key` when the slow path fetched it.
+    fn verify_now(
+        &self,
+        token: &str,
+        digest: Option<&[u8; 32]>,
+        key: Option<Arc<VerifyingKey>>,
+    ) -> Result<Cold, Rejection> {
         let inner = &*self.inner;
-        let jws = Compact::parse(token)?;
+        let mut scratch = Scratch::new();
+        let jws = Compact::parse(token, &mut scratch)?;
         let payload = jws.payload()?;
-        let claims = crate::json::object(&payload)
-            .map_err(|_| TokenError::Malformed("payload is not a JSON object"))?;
-        let iss = claims
-            .get("iss")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let claims = Payload::read(&payload)?;
+        let iss = Payload::string(claims.iss).unwrap_or_default();
         let (index, entry, tenant) = inner
             .issuers
             .iter()
             .enumerate()
-            .find_map(|(i, e)| e.matcher.matches(iss).map(|tenant| (i, e, tenant)))
-            .ok_or_else(|| TokenError::UntrustedIssuer(crate::util::truncate(iss, 64)))?;
+            .find_map(|(i, e)| e.matcher.matches(&iss).map(|tenant| (i, e, tenant)))
+            .ok_or_else(|| TokenError::UntrustedIssuer(crate::util::truncate(&iss, 64)))?;
         if !entry.algorithms.contains(jws.alg()) {
             return Err(TokenError::UnsupportedAlgorithm(jws.alg().name().to_owned()).into());
         }
         inner.rules.check_type(jws.typ())?;
-        let key = entry
-            .store
-            .key(jws.kid(), jws.alg())
-            .await
-            .map_err(|e| match e {
-                KeyLookupError::Unknown => Rejection::from(TokenError::UnknownKey {
-                    kid: jws.kid().map(|k| crate::util::truncate(k, 64)),
-                }),
-                KeyLookupError::Unavailable(e) => Rejection::Unavailable(e.into()),
-            })?;
+        let key = match key {
+            Some(key) => key,
+            None => match entry.store.key_now(jws.kid(), jws.alg()) {
+                Some(found) => found.map_err(|e| key_error(e, jws.kid()))?,
+                None => {
+                    return Ok(Cold::NeedKey {
+                        store: index,
+                        kid: jws.kid().map(str::to_owned),
+                        alg: jws.alg(),
+                    });
+                }
+            },
+        };
         jws.verify(&key)?;
         let now = inner.clock.unix_seconds();
         let exp = inner.rules.check(&claims, &entry.audiences, now)?;
-        let token_id = token_id_of(token, digest, &claims);
-        let identities = match tenant {
-            None => identities(Claims::new(claims), Some(&entry.issuer), token_id)?,
-            Some(tenant) => {
-                // A template's tokens name their own issuer, the tenant's.
-                let issuer: Issuer = iss
-                    .parse()
-                    .map_err(|_| TokenError::UntrustedIssuer(crate::util::truncate(iss, 64)))?;
-                let tenant: Arc<str> = tenant.into();
-                identities(Claims::new(claims), Some(&issuer), token_id)?
-                    .into_iter()
-                    .map(|i| i.with_tenant(tenant.clone()))
-                    .collect()
-            }
+        // A template's tokens name their own issuer, the tenant's.
+        let tenant_issuer = match tenant {
+            None => None,
+            Some(tenant) => Some((
+                iss.parse::<Issuer>()
+                    .map_err(|_| TokenError::UntrustedIssuer(crate::util::truncate(&iss, 64)))?,
+                Arc::<str>::from(tenant),
+            )),
+        };
+        let mut names = claims.names();
+        drop(jws);
+        let token_id = names.token_id(token, digest);
+        let claims = names.claims(payload);
+        let identities = match tenant_issuer {
+            None => names.identities(claims, Some(&entry.issuer), token_id)?,
+            Some((issuer, tenant)) => names
+                .identities(claims, Some(&issuer), token_id)?
+                .into_iter()
+                .map(|i| i.with_tenant(tenant.clone()))
+                .collect(),
         };
         let authenticated = Authenticated::new(identities);
         let verified = Verified {
@@ -504,44 +541,28 @@ impl JwtVerifier {
             thumbprint: *key.thumbprint(),
             ttl: Duration::from_secs(exp.saturating_sub(now)),
         };
-        Ok((verified, authenticated))
+        Ok(Cold::Done(verified, authenticated))
     }
 }
 
-/// RFC 8705 section 3 and RFC 7800: a token with a confirmation (`cnf`) is accepted only
-/// when the confirmation is checked. dharma checks `x5t#S256` against the client's TLS
-/// certificate; any other confirmation method (`jkt` of DPoP, `jwk`, `kid`, ...) cannot be
-/// checked here, so the token is refused whatever the configuration. A token with no
-/// `cnf` passes unless `required`.
-fn check_confirmation(
-    authenticated: &Authenticated,
-    request: &RequestView<'_>,
-    required: bool,
-) -> Result<(), Rejection> {
-    let cnf = authenticated
-        .identities()
-        .iter()
-        .find_map(|i| i.claims().get("cnf"));
-    let Some(cnf) = cnf else {
-        return if required {
-            Err(TokenError::CertificateBinding.into())
-        } else {
-            Ok(())
-        };
-    };
-    let thumbprint = match cnf.as_object() {
-        Some(members) if members.len() == 1 => members.get("x5t#S256").and_then(Value::as_str),
-        _ => None,
-    }
-    .ok_or(TokenError::UnverifiableConfirmation)?;
-    let leaf = request
-        .peer_certificates()
-        .first()
-        .ok_or(TokenError::CertificateBinding)?;
-    if thumbprint == crate::pki::thumbprint(leaf.as_ref()) {
-        Ok(())
-    } else {
-        Err(TokenError::CertificateBinding.into())
+/// What verifying with the key set in hand came to.
+enum Cold {
+    Done(Verified, Authenticated),
+    /// The issuer's key set must be fetched before the token can be checked.
+    NeedKey {
+        store: usize,
+        kid: Option<String>,
+        alg: Algorithm,
+    },
+}
+
+fn key_error(error: KeyLookupError, kid: Option<&str>) -> Rejection {
+    match error {
+        KeyLookupError::Unknown => TokenError::UnknownKey {
+            kid: kid.map(|k| crate::util::truncate(k, 64)),
+        }
+        .into(),
+        KeyLookupError::Unavailable(e) => Rejection::Unavailable(e.into()),
     }
 }
 

@@ -42,17 +42,17 @@ use std::{sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use rustls_pki_types::CertificateDer;
-use serde_json::Value;
+use std::borrow::Cow;
 
-use super::token::ClaimRules;
+use super::token::{ClaimRules, Payload};
 use crate::{
     clock::{Clock, SystemClock},
     context::{Claims, Identity, IdentityKind},
     error::{MalformedRequest, Rejection, TokenError},
-    jose::jws::Compact,
+    jose::jws::{Compact, Scratch},
     mechanism::mtls::{MtlsConfigError, check_identity, matches_any},
     mechanism::{Authenticated, Verifier},
-    names::{Audience, NameError},
+    names::{Audience, Issuer, NameError},
     pki::{CertificateError, OrgCa},
     request::RequestView,
     util::{BoxFuture, truncate},
@@ -236,24 +236,22 @@ impl std::fmt::Debug for X5cJwtVerifier {
     }
 }
 
-fn x5c_chain(value: Option<&Value>) -> Result<Vec<CertificateDer<'static>>, Rejection> {
+fn x5c_chain(
+    value: Option<Result<Vec<Cow<'_, str>>, TokenError>>,
+) -> Result<Vec<CertificateDer<'static>>, Rejection> {
     let bad = || {
         Rejection::from(TokenError::Malformed(
             "x5c is not an array of base64 certificates",
         ))
     };
-    let list = value
-        .ok_or(TokenError::Malformed("no x5c header"))?
-        .as_array()
-        .ok_or_else(bad)?;
+    let list = value.ok_or(TokenError::Malformed("no x5c header"))??;
     if list.is_empty() || list.len() > 8 {
         return Err(bad());
     }
     list.iter()
-        .map(|v| {
-            let s = v.as_str().ok_or_else(bad)?;
+        .map(|s| {
             STANDARD
-                .decode(s)
+                .decode(s.as_bytes())
                 .map(CertificateDer::from)
                 .map_err(|_| bad())
         })
@@ -287,14 +285,15 @@ impl X5cJwtVerifier {
             }
             .into());
         }
-        let jws = Compact::parse(token)?;
+        let mut scratch = Scratch::new();
+        let jws = Compact::parse(token, &mut scratch)?;
         let chain = x5c_chain(jws.x5c())?;
         let leaf = chain
             .first()
             .ok_or(TokenError::Malformed("no x5c header"))?;
         let thumbprint = crate::pki::thumbprint(leaf.as_ref());
         if let Some(x5t) = jws.x5t_s256()
-            && x5t.as_str() != Some(thumbprint.as_str())
+            && x5t.as_deref() != Some(thumbprint.as_str())
         {
             return Err(TokenError::Malformed("x5t#S256 does not match the x5c leaf").into());
         }
@@ -319,13 +318,12 @@ impl X5cJwtVerifier {
         self.rules.check_type(jws.typ())?;
         jws.verify(key)?;
         let payload = jws.payload()?;
-        let claims = crate::json::object(&payload)
-            .map_err(|_| TokenError::Malformed("payload is not a JSON object"))?;
+        let claims = Payload::read(&payload)?;
         self.rules
             .check(&claims, &self.audiences, self.clock.unix_seconds())?;
         // The token is bound to the certificate that signed it; a further confirmation
         // (RFC 7800) is one this mechanism cannot check, so it is refused.
-        if claims.contains_key("cnf") {
+        if claims.has_confirmation() {
             return Err(TokenError::UnverifiableConfirmation.into());
         }
         let workload = chain_info
@@ -333,20 +331,19 @@ impl X5cJwtVerifier {
             .name()
             .ok_or(Rejection::Certificate(CertificateError::NoIdentity))?;
         for binding in &self.bindings {
-            if claims.get(binding.claim()).and_then(Value::as_str) != Some(workload) {
+            if Payload::string(claims.find(binding.claim())).as_deref() != Some(workload) {
                 return Err(TokenError::Claim(binding.claim().to_owned()).into());
             }
         }
-        let issuer = claims
-            .get("iss")
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse().ok());
-        let token_id = super::token::token_id(token, &claims);
+        let issuer = Payload::string(claims.iss).and_then(|s| s.parse::<Issuer>().ok());
+        let mut names = claims.names();
+        let token_id = names.token_id(token, None);
         let asserts_users = self.bindings.contains(&X5cBinding::Subject)
             || matches_any(&chain_info.identity, &self.token_services);
-        let mut identities =
-            super::token::identities(Claims::new(claims), issuer.as_ref(), token_id)
-                .unwrap_or_default();
+        let claims = names.claims(payload);
+        let mut identities = names
+            .identities(claims, issuer.as_ref(), token_id)
+            .unwrap_or_default();
         if !asserts_users {
             identities = identities
                 .into_iter()

@@ -12,72 +12,14 @@
 //! # Ok::<(), serde_json::Error>(())
 //! ```
 
-use std::{fmt, sync::Arc};
+pub(crate) mod claims;
 
-use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use std::sync::Arc;
+
+pub use claims::Claims;
+pub(crate) use claims::Confirmation;
 
 use crate::names::{DomainName, Issuer, MechanismName};
-
-/// The claims of a token or the attributes of an identity, as a JSON object.
-#[derive(Clone, Default, PartialEq)]
-pub struct Claims(Arc<Map<String, Value>>);
-
-impl Claims {
-    /// Claims from a JSON object.
-    pub fn new(map: Map<String, Value>) -> Self {
-        Self(Arc::new(map))
-    }
-
-    /// Parses a JSON object.
-    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
-        Ok(Self::new(serde_json::from_str(json)?))
-    }
-
-    /// A claim by name.
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        self.0.get(name)
-    }
-
-    /// A string claim by name.
-    pub fn str(&self, name: &str) -> Option<&str> {
-        self.0.get(name).and_then(Value::as_str)
-    }
-
-    /// The scopes granted: the space-separated `scope` claim (RFC 8693, RFC 9068) and the
-    /// `scp` array or string, together.
-    pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        let scope = self.str("scope").into_iter().flat_map(|s| s.split(' '));
-        let scp = match self.0.get("scp") {
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
-            Some(Value::String(s)) => s.split(' ').collect(),
-            _ => Vec::new(),
-        };
-        scope.chain(scp).filter(|s| !s.is_empty())
-    }
-
-    /// Whether `scope` is granted.
-    pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes().any(|s| s == scope)
-    }
-
-    /// The claims as a JSON map.
-    pub fn as_map(&self) -> &Map<String, Value> {
-        &self.0
-    }
-
-    /// Deserializes the claims into a typed struct.
-    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        T::deserialize(Value::Object((*self.0).clone()))
-    }
-}
-
-impl fmt::Debug for Claims {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Claim names only: values may be personal data.
-        f.debug_set().entries(self.0.keys()).finish()
-    }
-}
 
 /// What an identity stands for (the IAAA "several identities" of one request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -402,34 +344,6 @@ pub(crate) fn principal(identities: &[Identity], allow_identified: bool) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scopes_from_scope_and_scp() {
-        let c = Claims::from_json(r#"{"scope":"a  b","scp":["c","d"]}"#).unwrap();
-        assert_eq!(c.scopes().collect::<Vec<_>>(), ["a", "b", "c", "d"]);
-        let c = Claims::from_json(r#"{"scp":"x y"}"#).unwrap();
-        assert!(c.has_scope("y"));
-        let c = Claims::from_json(r#"{"scope":7}"#).unwrap();
-        assert_eq!(c.scopes().count(), 0);
-    }
-
-    #[test]
-    fn debug_hides_claim_values() {
-        let c = Claims::from_json(r#"{"email":"alice@example.com"}"#).unwrap();
-        let shown = format!("{c:?}");
-        assert!(shown.contains("email"));
-        assert!(!shown.contains("alice"));
-    }
-
-    #[test]
-    fn typed_claims() {
-        #[derive(serde::Deserialize)]
-        struct Mine {
-            sub: String,
-        }
-        let c = Claims::from_json(r#"{"sub":"bob","x":1}"#).unwrap();
-        assert_eq!(c.deserialize::<Mine>().unwrap().sub, "bob");
-    }
 
     #[test]
     fn principal_skips_accountability_identities() {

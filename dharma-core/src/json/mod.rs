@@ -7,12 +7,8 @@
 //! in full, a member repeated at any depth is refused, and every string is decoded (valid
 //! UTF-8, no lone surrogate escapes).
 
-use std::fmt;
+pub(crate) mod scan;
 
-use serde::{
-    Deserialize, Deserializer,
-    de::{Error, MapAccess, SeqAccess, Visitor},
-};
 use serde_json::{Map, Value};
 
 /// Why a document is refused.
@@ -32,67 +28,11 @@ pub(crate) fn object(bytes: &[u8]) -> Result<Map<String, Value>, JsonError> {
     }
 }
 
-/// A JSON value, read strictly.
+/// A JSON value, read strictly: [`scan`] checks it, then serde_json builds it.
 pub(crate) fn value(bytes: &[u8]) -> Result<Value, JsonError> {
-    serde_json::from_slice::<Strict>(bytes)
-        .map(|s| s.0)
-        .map_err(|_| JsonError::Invalid)
-}
-
-struct Strict(Value);
-
-impl<'de> Deserialize<'de> for Strict {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(StrictVisitor).map(Strict)
-    }
-}
-
-struct StrictVisitor;
-
-impl<'de> Visitor<'de> for StrictVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("JSON without repeated members")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(Strict(item)) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let Strict(value) = map.next_value()?;
-            if out.insert(key, value).is_some() {
-                return Err(A::Error::custom("repeated member"));
-            }
-        }
-        Ok(Value::Object(out))
-    }
+    let text = std::str::from_utf8(bytes).map_err(|_| JsonError::Invalid)?;
+    scan::validate(text)?;
+    serde_json::from_str(text).map_err(|_| JsonError::Invalid)
 }
 
 #[cfg(test)]

@@ -1,0 +1,17 @@
+//! Entry points for dharma's fuzz targets into crate-private parsers (feature `fuzzing`).
+//! Not an API.
+
+/// What the strict JSON reader makes of `text`: `None` when it refuses it; for an object,
+/// each top-level member's decoded name and JSON text, in order; for any other value, no
+/// members.
+pub fn json(text: &str) -> Option<Vec<(String, String)>> {
+    use crate::json::{JsonError, scan};
+    let mut members = Vec::new();
+    match scan::object(text, |name, value| {
+        members.push((name.decode().into_owned(), value.text().to_owned()));
+    }) {
+        Ok(()) => Some(members),
+        Err(JsonError::NotAnObject) => Some(Vec::new()),
+        Err(JsonError::Invalid) => None,
+    }
+}
