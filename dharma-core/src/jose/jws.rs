@@ -193,10 +193,7 @@ impl<'a> Compact<'a> {
 
     /// The decoded payload (not yet authenticated), if it is UTF-8.
     pub(crate) fn payload(&self) -> Result<String, TokenError> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(self.payload_b64)
-            .map_err(|_| TokenError::Malformed("payload is not base64url"))?;
-        String::from_utf8(bytes).map_err(|_| TokenError::Malformed("payload is not a JSON object"))
+        decode_payload(self.payload_b64)
     }
 
     /// Checks the signature with `key`, using the header's algorithm only if the key
@@ -207,6 +204,14 @@ impl<'a> Compact<'a> {
 }
 
 const X5C_SHAPE: TokenError = TokenError::Malformed("x5c is not an array of base64 certificates");
+
+/// A payload segment's text, if it is base64url of UTF-8.
+pub(crate) fn decode_payload(segment: &str) -> Result<String, TokenError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| TokenError::Malformed("payload is not base64url"))?;
+    String::from_utf8(bytes).map_err(|_| TokenError::Malformed("payload is not a JSON object"))
+}
 
 /// Decodes base64url into `inline` when it fits, else into `heap`.
 fn decode<'a>(encoded: &str, inline: &'a mut [u8], heap: &'a mut Vec<u8>) -> Option<&'a [u8]> {

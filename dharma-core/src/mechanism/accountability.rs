@@ -26,6 +26,7 @@
 use crate::{
     context::Identity,
     error::Rejection,
+    jose::jws::decode_payload,
     mechanism::jwt::JwtVerifier,
     mechanism::token::Payload,
     mechanism::{Authenticated, Verifier},
@@ -75,16 +76,13 @@ fn unverified(token: &str, max: usize) -> Option<Vec<Identity>> {
     if token.len() > max {
         return None;
     }
-    let payload = token.split('.').nth(1)?;
-    let bytes =
-        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).ok()?;
-    let payload = String::from_utf8(bytes).ok()?;
+    let payload = decode_payload(token.split('.').nth(1)?).ok()?;
     let claims = Payload::read(&payload).ok()?;
     let issuer = Payload::string(claims.iss).and_then(|s| s.parse::<Issuer>().ok());
-    let mut names = claims.names();
-    let token_id = names.token_id(token, None);
-    let claims = names.claims(payload);
-    let ids = names.identities(claims, issuer.as_ref(), token_id).ok()?;
+    let ids = claims
+        .names()
+        .identities(payload, issuer.as_ref(), token, None)
+        .ok()?;
     Some(
         ids.into_iter()
             .map(|i| i.for_accountability(false))

@@ -41,11 +41,11 @@ use serde_json::Value;
 
 use crate::{
     clock::{Clock, SystemClock},
-    context::Claims,
+    context::{Claims, Confirmation},
     error::{MalformedRequest, Rejection, TokenError, UnavailableError},
     jwks::SourceError,
     mechanism::cache::TokenCache,
-    mechanism::token::Names,
+    mechanism::token::identities_of,
     mechanism::{Authenticated, Verifier},
     names::{Audience, Issuer, NameError},
     request::RequestView,
@@ -353,7 +353,7 @@ impl IntrospectionVerifier {
         let (outcome, exp) = match &cached.answer {
             Answer::Inactive => (Err(TokenError::Inactive), None),
             Answer::UnsupportedType => (Err(TokenError::UnsupportedTokenType), None),
-            Answer::Active { claims, exp } => (self.decide(token, claims), *exp),
+            Answer::Active { claims, exp } => (self.decide(token, &digest, claims), *exp),
         };
         let decided = Decided {
             outcome,
@@ -367,7 +367,12 @@ impl IntrospectionVerifier {
 
     /// What an active answer's claims decide, whenever the token is used: the audience,
     /// the token type, no confirmation, the issuer, and the identities.
-    fn decide(&self, token: &str, claims: &Claims) -> Result<Authenticated, TokenError> {
+    fn decide(
+        &self,
+        token: &str,
+        digest: &[u8; 32],
+        claims: &Claims,
+    ) -> Result<Authenticated, TokenError> {
         let inner = &*self.inner;
         if !audience_ok(claims.get("aud"), &inner.audiences) {
             return Err(TokenError::WrongAudience);
@@ -383,7 +388,7 @@ impl IntrospectionVerifier {
             let kind = kind.as_str().unwrap_or("(not a string)");
             return Err(TokenError::WrongType(truncate(kind, 32)));
         }
-        if claims.get("cnf").is_some() {
+        if *claims.confirmation() != Confirmation::None {
             return Err(TokenError::UnverifiableConfirmation);
         }
         let issuer = match (claims.str("iss"), &inner.issuer) {
@@ -393,9 +398,7 @@ impl IntrospectionVerifier {
             (Some(iss), None) => iss.parse().ok(),
             (_, expected) => expected.clone(),
         };
-        let names = Names::of_claims(claims);
-        let token_id = names.token_id(token, None);
-        let identities = names.identities(claims.clone(), issuer.as_ref(), token_id)?;
+        let identities = identities_of(claims, issuer.as_ref(), token, Some(digest))?;
         Ok(Authenticated::new(identities))
     }
 

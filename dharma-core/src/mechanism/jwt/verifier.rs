@@ -35,17 +35,6 @@ use std::{fmt, sync::Arc, time::Duration};
 use super::issuer::{IssuerEntry, IssuerMatch, IssuerSpec, SourceSpec};
 use crate::mechanism::cache::TokenCache;
 
-/// What is remembered of a verified token.
-#[derive(Debug)]
-struct Verified {
-    authenticated: Authenticated,
-    exp: u64,
-    /// The issuer entry whose key set verified it.
-    store: usize,
-    thumbprint: [u8; 32],
-    /// How long the token has left (until `exp`, measured when verified).
-    ttl: Duration,
-}
 use crate::mechanism::token::{ClaimRules, Payload, check_confirmation};
 use crate::{
     clock::{Clock, SystemClock},
@@ -64,6 +53,18 @@ use crate::{
     transport::{HttpClient, Offline},
     util::BoxFuture,
 };
+
+/// What is remembered of a verified token.
+#[derive(Debug)]
+struct Verified {
+    authenticated: Authenticated,
+    exp: u64,
+    /// The issuer entry whose key set verified it.
+    store: usize,
+    thumbprint: [u8; 32],
+    /// How long the token has left (until `exp`, measured when verified).
+    ttl: Duration,
+}
 
 /// A JWT verifier configuration that cannot work.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -521,14 +522,11 @@ impl JwtVerifier {
                 Arc::<str>::from(tenant),
             )),
         };
-        let mut names = claims.names();
-        drop(jws);
-        let token_id = names.token_id(token, digest);
-        let claims = names.claims(payload);
+        let names = claims.names();
         let identities = match tenant_issuer {
-            None => names.identities(claims, Some(&entry.issuer), token_id)?,
+            None => names.identities(payload, Some(&entry.issuer), token, digest)?,
             Some((issuer, tenant)) => names
-                .identities(claims, Some(&issuer), token_id)?
+                .identities(payload, Some(&issuer), token, digest)?
                 .into_iter()
                 .map(|i| i.with_tenant(tenant.clone()))
                 .collect(),

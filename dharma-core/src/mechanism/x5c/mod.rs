@@ -336,13 +336,11 @@ impl X5cJwtVerifier {
             }
         }
         let issuer = Payload::string(claims.iss).and_then(|s| s.parse::<Issuer>().ok());
-        let mut names = claims.names();
-        let token_id = names.token_id(token, None);
         let asserts_users = self.bindings.contains(&X5cBinding::Subject)
             || matches_any(&chain_info.identity, &self.token_services);
-        let claims = names.claims(payload);
-        let mut identities = names
-            .identities(claims, issuer.as_ref(), token_id)
+        let mut identities = claims
+            .names()
+            .identities(payload, issuer.as_ref(), token, None)
             .unwrap_or_default();
         if !asserts_users {
             identities = identities

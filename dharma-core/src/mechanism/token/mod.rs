@@ -112,10 +112,10 @@ impl<'a> Payload<'a> {
     /// payload is no longer borrowed.
     pub(crate) fn names(&self) -> Names {
         let cut = |claim| nonempty(claim).map(|s| truncated(&s, 256));
-        let client = match nonempty(self.client_id) {
-            Some(c) => Some(c),
-            None if self.client_id.is_none() => nonempty(self.azp),
-            None => None,
+        // As a map reads it: `azp` when `client_id` is not a string.
+        let client = match self.client_id.and_then(Raw::as_str) {
+            Some(_) => cut(self.client_id),
+            None => cut(self.azp),
         };
         // `scp` and `cnf` are rare: they are read into values.
         let value = |claim: Option<Raw<'_>>| {
@@ -123,9 +123,11 @@ impl<'a> Payload<'a> {
         };
         let scope = Self::string(self.scope);
         Names {
-            sub: cut(self.sub),
-            client: client.map(|c| truncated(&c, 256)),
-            jti: Self::string(self.jti).map(|j| truncated(&j, 128)),
+            subjects: Subjects {
+                sub: cut(self.sub),
+                client,
+                jti: Self::string(self.jti).map(|j| truncated(&j, 128)),
+            },
             scopes: granted(scope.as_deref(), value(self.scp).as_ref()),
             confirmation: Confirmation::of(value(self.cnf).as_ref()),
         }
@@ -149,66 +151,80 @@ fn truncated(s: &str, max: usize) -> Arc<str> {
     }
 }
 
-/// What a token's claims name and grant, owned.
+/// What a verified payload names and grants, owned, so that the payload text can become
+/// the claims.
 #[derive(Debug)]
 pub(crate) struct Names {
-    sub: Option<Arc<str>>,
-    client: Option<Arc<str>>,
-    jti: Option<Arc<str>>,
+    subjects: Subjects,
     scopes: Box<str>,
     confirmation: Confirmation,
 }
 
 impl Names {
-    /// The names in claims already read into a map (introspection answers).
-    pub(crate) fn of_claims(claims: &Claims) -> Self {
-        let cut = |s: &str| truncated(s, 256);
-        Names {
-            sub: claims.str("sub").filter(|s| !s.is_empty()).map(cut),
-            client: claims
-                .str("client_id")
-                .or_else(|| claims.str("azp"))
-                .filter(|s| !s.is_empty())
-                .map(cut),
-            jti: claims.str("jti").map(|j| truncated(j, 128)),
-            scopes: Box::default(),
-            confirmation: Confirmation::None,
-        }
+    /// The identities of `token`, whose payload `text` these names were read from; the
+    /// text becomes their claims (the map is built when asked for).
+    pub(crate) fn identities(
+        self,
+        text: String,
+        issuer: Option<&Issuer>,
+        token: &str,
+        digest: Option<&[u8; 32]>,
+    ) -> Result<Vec<Identity>, TokenError> {
+        let claims = Claims::from_payload(text, self.scopes, self.confirmation);
+        self.subjects.identities(claims, issuer, token, digest)
     }
+}
 
-    /// The claims of a payload whose names these are (the map is built when asked for).
-    pub(crate) fn claims(&mut self, payload: String) -> Claims {
-        Claims::from_payload(
-            payload,
-            std::mem::take(&mut self.scopes),
-            std::mem::replace(&mut self.confirmation, Confirmation::None),
-        )
-    }
+/// The identities of a token whose claims are already a map (introspection answers).
+pub(crate) fn identities_of(
+    claims: &Claims,
+    issuer: Option<&Issuer>,
+    token: &str,
+    digest: Option<&[u8; 32]>,
+) -> Result<Vec<Identity>, TokenError> {
+    let cut = |s: &str| truncated(s, 256);
+    let subjects = Subjects {
+        sub: claims.str("sub").filter(|s| !s.is_empty()).map(cut),
+        client: claims
+            .str("client_id")
+            .or_else(|| claims.str("azp"))
+            .filter(|s| !s.is_empty())
+            .map(cut),
+        jti: claims.str("jti").map(|j| truncated(j, 128)),
+    };
+    subjects.identities(claims.clone(), issuer, token, digest)
+}
 
-    /// How audit records name the token: its `jti`, or else `sha256:` and the first 12
-    /// bytes of its digest (computed here unless given). Never the token.
-    pub(crate) fn token_id(&self, token: &str, digest: Option<&[u8; 32]>) -> Arc<str> {
-        if let Some(jti) = &self.jti {
-            return jti.clone();
-        }
-        let digest = digest.copied().unwrap_or_else(|| self::digest(token));
-        let mut out = String::with_capacity(7 + 24);
-        out.push_str("sha256:");
-        for b in digest.iter().take(12) {
-            let _ = write!(out, "{b:02x}");
-        }
-        out.into()
-    }
+/// Who a token names: its subject and client (cut to 256 bytes) and its `jti`.
+#[derive(Debug)]
+struct Subjects {
+    sub: Option<Arc<str>>,
+    client: Option<Arc<str>>,
+    jti: Option<Arc<str>>,
+}
 
+impl Subjects {
     /// The identities of a verified access token: the end user (`sub`) and the client
     /// application (`client_id` or `azp`); for a client-credentials token, where the
-    /// subject is the client, only the client.
-    pub(crate) fn identities(
+    /// subject is the client, only the client. Audit records name the token by its
+    /// `jti`, or else `sha256:` and the first 12 bytes of its digest (computed here unless
+    /// given); never by the token.
+    fn identities(
         self,
         claims: Claims,
         issuer: Option<&Issuer>,
-        token_id: Arc<str>,
+        token: &str,
+        digest: Option<&[u8; 32]>,
     ) -> Result<Vec<Identity>, TokenError> {
+        let token_id = self.jti.unwrap_or_else(|| {
+            let digest = digest.copied().unwrap_or_else(|| self::digest(token));
+            let mut out = String::with_capacity(7 + 24);
+            out.push_str("sha256:");
+            for b in digest.iter().take(12) {
+                let _ = write!(out, "{b:02x}");
+            }
+            out.into()
+        });
         let make = |kind, subject: Arc<str>| {
             let id = Identity::new(kind, subject)
                 .with_claims(claims.clone())
@@ -345,8 +361,8 @@ fn rfc9068(claims: &Payload<'_>, accept_scp: bool) -> Result<(), TokenError> {
 /// when the confirmation is checked. dharma checks `x5t#S256` against the client's TLS
 /// certificate; any other confirmation method (`jkt` of DPoP, `jwk`, `kid`, ...) cannot be
 /// checked here, so the token is refused whatever the configuration. A token with no
-/// `cnf` passes unless `required`. Every token mechanism calls this on every request,
-/// remembered tokens included.
+/// `cnf` passes unless `required`. The JWT mechanism calls this on every request,
+/// remembered tokens included (x5c and introspection refuse any `cnf`).
 pub(crate) fn check_confirmation(
     authenticated: &Authenticated,
     request: &RequestView<'_>,
@@ -383,227 +399,4 @@ pub(crate) fn digest(token: &str) -> [u8; 32] {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn rules() -> ClaimRules {
-        ClaimRules {
-            leeway: 30,
-            types: vec!["at+jwt".into()],
-            required: vec!["jti".into()],
-            accept_scp: false,
-        }
-    }
-
-    /// The issue's reproduction: with `at+jwt` required, a token without `sub`,
-    /// `client_id` or `jti`, or with a `scope` array, passed.
-    #[test]
-    fn rfc9068_profile() {
-        let base = json!({
-            "iss": "i", "aud": "api", "exp": 2000, "iat": 1000, "sub": "alice",
-            "client_id": "web", "jti": "1", "scope": "a b",
-        });
-        let check = |rules: &ClaimRules, edit: &dyn Fn(&mut Value)| {
-            let mut c = base.clone();
-            edit(&mut c);
-            let text = c.to_string();
-            rules.check(&Payload::read(&text)?, &["api".parse().unwrap()], 1500)
-        };
-        let r = rules();
-        assert!(check(&r, &|_| {}).is_ok());
-        for (name, edit) in [
-            (
-                "sub",
-                &(|c: &mut Value| drop(c.as_object_mut().unwrap().remove("sub")))
-                    as &dyn Fn(&mut Value),
-            ),
-            ("client_id", &|c: &mut Value| {
-                drop(c.as_object_mut().unwrap().remove("client_id"))
-            }),
-            ("jti", &|c: &mut Value| c["jti"] = json!(7)),
-            ("iat", &|c: &mut Value| {
-                drop(c.as_object_mut().unwrap().remove("iat"))
-            }),
-            ("scope", &|c: &mut Value| c["scope"] = json!(["a", "b"])),
-            ("scp", &|c: &mut Value| c["scp"] = json!(["a"])),
-        ] {
-            assert_eq!(
-                check(&r, edit),
-                Err(TokenError::Claim(name.into())),
-                "{name}"
-            );
-        }
-        let scp = ClaimRules {
-            accept_scp: true,
-            ..rules()
-        };
-        assert!(check(&scp, &|c| c["scp"] = json!(["a"])).is_ok());
-        assert!(check(&scp, &|c| c["scp"] = json!("a")).is_err());
-        // Without at+jwt, the profile does not apply.
-        let plain = ClaimRules {
-            types: vec![],
-            required: vec![],
-            ..rules()
-        };
-        assert!(
-            check(&plain, &|c| drop(
-                c.as_object_mut().unwrap().remove("client_id")
-            ))
-            .is_ok()
-        );
-    }
-
-    /// Checks claims given as JSON.
-    fn check(r: &ClaimRules, c: &Value, now: u64) -> Result<u64, TokenError> {
-        let text = c.to_string();
-        r.check(&Payload::read(&text)?, &aud(), now)
-    }
-
-    fn aud() -> Vec<Audience> {
-        vec!["api".parse().unwrap()]
-    }
-
-    #[test]
-    fn time_rules_with_leeway() {
-        // Outside the RFC 9068 profile (tested on its own).
-        let r = ClaimRules {
-            types: vec![],
-            ..rules()
-        };
-        let c = json!({"exp": 1000, "aud": "api", "jti": "1"});
-        assert_eq!(check(&r, &c, 1000).unwrap(), 1000);
-        assert!(check(&r, &c, 1030).is_ok());
-        assert_eq!(
-            check(&r, &c, 1031).unwrap_err(),
-            TokenError::Expired {
-                now: 1031,
-                exp: 1000
-            }
-        );
-        let c = json!({"exp": 5000, "nbf": 2000, "aud": "api", "jti": "1"});
-        assert!(check(&r, &c, 1970).is_ok());
-        assert_eq!(
-            check(&r, &c, 1969).unwrap_err(),
-            TokenError::NotYetValid {
-                now: 1969,
-                nbf: 2000
-            }
-        );
-        let c = json!({"exp": 5000, "iat": 2000, "aud": "api", "jti": "1"});
-        assert!(matches!(
-            check(&r, &c, 1000),
-            Err(TokenError::IssuedInFuture { .. })
-        ));
-        let c = json!({"exp": 1000.9, "aud": "api", "jti": "1"});
-        assert!(check(&r, &c, 1030).is_ok());
-    }
-
-    #[test]
-    fn exp_is_required_and_typed() {
-        let r = rules();
-        for c in [
-            json!({"aud":"api","jti":"1"}),
-            json!({"exp":"1000","aud":"api","jti":"1"}),
-            json!({"exp":-5,"aud":"api","jti":"1"}),
-            json!({"exp":1e300,"aud":"api","jti":"1"}),
-        ] {
-            assert_eq!(
-                check(&r, &c, 0).unwrap_err(),
-                TokenError::Claim("exp".into())
-            );
-        }
-    }
-
-    #[test]
-    fn audience_rules() {
-        // Outside the RFC 9068 profile (tested on its own).
-        let r = ClaimRules {
-            types: vec![],
-            ..rules()
-        };
-        assert!(check(&r, &json!({"exp":9,"aud":["x","api"],"jti":"1"}), 0).is_ok());
-        for a in [json!("x"), json!(["x"]), json!(null), json!(7), json!([7])] {
-            let c = json!({"exp": 9, "aud": a, "jti": "1"});
-            assert_eq!(check(&r, &c, 0).unwrap_err(), TokenError::WrongAudience);
-        }
-        let c = json!({"exp": 9, "jti": "1"});
-        assert_eq!(check(&r, &c, 0).unwrap_err(), TokenError::WrongAudience);
-    }
-
-    #[test]
-    fn required_claims() {
-        let c = json!({"exp": 9, "aud": "api"});
-        assert_eq!(
-            check(&rules(), &c, 0).unwrap_err(),
-            TokenError::Claim("jti".into())
-        );
-    }
-
-    #[test]
-    fn type_rule() {
-        let r = rules();
-        assert!(r.check_type(Some("at+jwt")).is_ok());
-        assert!(r.check_type(Some("application/AT+JWT")).is_ok());
-        assert!(matches!(
-            r.check_type(Some("JWT")),
-            Err(TokenError::WrongType(_))
-        ));
-        assert!(matches!(r.check_type(None), Err(TokenError::WrongType(_))));
-        let open = ClaimRules {
-            types: vec![],
-            ..rules()
-        };
-        assert!(open.check_type(None).is_ok());
-    }
-
-    #[test]
-    fn identities_from_claims() {
-        let iss: Issuer = "https://idp".parse().unwrap();
-        let ids = |v: Value| {
-            let text = v.to_string();
-            let names = Payload::read(&text).unwrap().names();
-            names.identities(Claims::default(), Some(&iss), "t".into())
-        };
-        let kinds = |v: Value| {
-            ids(v)
-                .unwrap()
-                .iter()
-                .map(|i| (i.kind(), i.subject().to_owned()))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(
-            kinds(json!({"sub":"app","client_id":"app"})),
-            [(IdentityKind::ClientApp, "app".into())]
-        );
-        assert_eq!(
-            kinds(json!({"sub":"alice","azp":"web"})),
-            [
-                (IdentityKind::EndUser, "alice".into()),
-                (IdentityKind::ClientApp, "web".into())
-            ]
-        );
-        assert_eq!(
-            kinds(json!({"sub":"alice"})),
-            [(IdentityKind::EndUser, "alice".into())]
-        );
-        assert!(ids(json!({"sub":""})).is_err());
-    }
-
-    /// Registered claims are found by their value, however a name is escaped, and the
-    /// lazily built claims are the payload's.
-    #[test]
-    fn payload_names_escaped_and_lazy_claims() {
-        let text = r#"{"\u0073ub":"al\u0069ce","client_id":"web","jti":"j","scp":["a","b c"],"cnf":{"jkt":"x"},"x":[1]}"#;
-        let payload = Payload::read(text).unwrap();
-        let mut names = payload.names();
-        assert_eq!(names.sub.as_deref(), Some("alice"));
-        assert_eq!(names.token_id("t", None).as_ref(), "j");
-        let claims = names.claims(text.to_owned());
-        assert_eq!(claims.scopes().collect::<Vec<_>>(), ["a"]);
-        assert_eq!(claims.confirmation(), &Confirmation::Unverifiable);
-        assert_eq!(claims, Claims::from_json(text).unwrap());
-        assert_eq!(claims.get("x"), Some(&json!([1])));
-        assert!(Payload::read(r#"{"sub":"a","\u0073ub":"b"}"#).is_err());
-    }
-}
+mod tests;
