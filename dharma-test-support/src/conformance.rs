@@ -260,6 +260,19 @@ pub fn world() -> World {
         "other_audience",
         key.sign(&claims(ISS, "elsewhere", "orders:read")),
     );
+    // Signed by the trusted key, so only the strict JSON reader refuses them: `sub`
+    // repeated under an escaped name (a lenient parser keeps the second), and nesting
+    // deeper than dharma reads.
+    let header = json!({"alg": "ES256", "kid": "shop-1", "typ": "at+jwt"}).to_string();
+    let read = claims(ISS, "shop", "orders:read").to_string();
+    let repeated = read.replacen('{', r#"{"\u0073ub":"admin","#, 1);
+    tokens.insert("repeated_sub", key.sign_raw(&header, &repeated));
+    let deep = read.replacen(
+        '{',
+        &format!(r#"{{"x":{}0{},"#, "[".repeat(65), "]".repeat(65)),
+        1,
+    );
+    tokens.insert("deep", key.sign_raw(&header, &deep));
     tokens.insert(
         "alg_none",
         format!(
