@@ -112,6 +112,83 @@ pub struct PolicyEvent {
     pub detail: Option<String>,
 }
 
+/// What a token service did with a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenActivity {
+    /// A token was issued to an authenticated client for itself (client credentials).
+    Issued,
+    /// A token was issued in exchange for another (RFC 8693).
+    Exchanged,
+    /// A request for a token was refused; the reason is its OAuth error code.
+    Refused,
+}
+
+impl TokenActivity {
+    /// `issued`, `exchanged` or `refused`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Issued => "issued",
+            Self::Exchanged => "exchanged",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+/// A record of one token activity: a token issued or exchanged, or a request for one
+/// refused. It names tokens by their `jti` or digest, never by the token.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TokenEvent {
+    /// When.
+    pub at: SystemTime,
+    /// What happened.
+    pub activity: TokenActivity,
+    /// `issued`, `exchanged`, or the OAuth error code of a refusal (`invalid_target`, ...).
+    pub reason: &'static str,
+    /// The reason in words, for operators (may quote truncated request data).
+    pub detail: Option<String>,
+    /// The issuer of the new token (the token service).
+    pub issuer: Option<Arc<str>>,
+    /// The authenticated client that asked.
+    pub client: Option<Arc<str>>,
+    /// The subject the token speaks for.
+    pub subject: Option<Arc<str>>,
+    /// The issuer of the subject token.
+    pub subject_issuer: Option<Arc<str>>,
+    /// The subject token's `jti` or digest.
+    pub subject_token_id: Option<Arc<str>>,
+    /// The delegation chain of the new token, current actor first (RFC 8693 `act`).
+    pub actors: Vec<Arc<str>>,
+    /// The audiences asked for (on a refusal) or granted.
+    pub audience: Vec<Arc<str>>,
+    /// The scope granted (or asked for, on a refusal).
+    pub scope: Option<Arc<str>>,
+    /// The new token's `jti`.
+    pub token_id: Option<Arc<str>>,
+}
+
+impl TokenEvent {
+    /// An event with nothing known yet but what happened and when.
+    pub fn new(activity: TokenActivity, reason: &'static str, at: SystemTime) -> Self {
+        Self {
+            at,
+            activity,
+            reason,
+            detail: None,
+            issuer: None,
+            client: None,
+            subject: None,
+            subject_issuer: None,
+            subject_token_id: None,
+            actors: Vec::new(),
+            audience: Vec::new(),
+            scope: None,
+            token_id: None,
+        }
+    }
+}
+
 /// Where audit events go. Must not block for long: it runs on the request path.
 pub trait AuditSink: Send + Sync + Debug {
     /// Records one decision.
@@ -121,6 +198,12 @@ pub trait AuditSink: Send + Sync + Debug {
     /// sink that only cares about decisions still leaves a trace of every reload.
     fn record_policy(&self, event: &PolicyEvent) {
         TracingAuditSink.record_policy(event);
+    }
+
+    /// Records a token activity. By default it is written by [`TracingAuditSink`], so a
+    /// sink that only cares about decisions still leaves a trace of every token issued.
+    fn record_token(&self, event: &TokenEvent) {
+        TracingAuditSink.record_token(event);
     }
 }
 
@@ -249,6 +332,43 @@ impl AuditSink for TracingAuditSink {
             emit!(tracing::Level::ERROR);
         }
     }
+
+    fn record_token(&self, event: &TokenEvent) {
+        Self::token_event(event);
+    }
+}
+
+impl TracingAuditSink {
+    fn token_event(e: &TokenEvent) {
+        fn names(list: &[Arc<str>]) -> Escaped<Joined<'_, Arc<str>>> {
+            Escaped(Joined(list, |a, f| f.write_str(a)))
+        }
+        macro_rules! emit {
+            ($level:expr) => {
+                tracing::event!(
+                    target: AUDIT_TARGET,
+                    $level,
+                    activity = e.activity.as_str(),
+                    reason = e.reason,
+                    detail = e.detail.as_deref().map(|d| tracing::field::display(Escaped(d))),
+                    issuer = e.issuer.as_deref().map(|v| tracing::field::display(Escaped(v))),
+                    client = e.client.as_deref().map(|v| tracing::field::display(Escaped(v))),
+                    subject = e.subject.as_deref().map(|v| tracing::field::display(Escaped(v))),
+                    subject_issuer = e.subject_issuer.as_deref().map(|v| tracing::field::display(Escaped(v))),
+                    subject_token_id = e.subject_token_id.as_deref().map(|v| tracing::field::display(Escaped(v))),
+                    actors = %names(&e.actors),
+                    audience = %names(&e.audience),
+                    scope = e.scope.as_deref().map(|v| tracing::field::display(Escaped(v))),
+                    token_id = e.token_id.as_deref(),
+                    "dharma token"
+                )
+            };
+        }
+        match e.activity {
+            TokenActivity::Refused => emit!(tracing::Level::WARN),
+            _ => emit!(tracing::Level::INFO),
+        }
+    }
 }
 
 /// Keeps events in memory. For tests and for inspecting a few requests.
@@ -256,6 +376,7 @@ impl AuditSink for TracingAuditSink {
 pub struct MemoryAuditSink {
     events: Mutex<Vec<AuditEvent>>,
     policy: Mutex<Vec<PolicyEvent>>,
+    tokens: Mutex<Vec<TokenEvent>>,
 }
 
 impl MemoryAuditSink {
@@ -281,7 +402,24 @@ impl MemoryAuditSink {
     }
 }
 
+impl MemoryAuditSink {
+    /// A copy of every token event so far.
+    pub fn token_events(&self) -> Vec<TokenEvent> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
 impl AuditSink for MemoryAuditSink {
+    fn record_token(&self, event: &TokenEvent) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(event.clone());
+    }
+
     fn record(&self, event: &AuditEvent) {
         self.events
             .lock()
@@ -311,6 +449,12 @@ impl AuditSink for FanOut {
     fn record_policy(&self, event: &PolicyEvent) {
         for sink in &self.0 {
             sink.record_policy(event);
+        }
+    }
+
+    fn record_token(&self, event: &TokenEvent) {
+        for sink in &self.0 {
+            sink.record_token(event);
         }
     }
 }

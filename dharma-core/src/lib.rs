@@ -28,7 +28,7 @@ pub use context::{Assurance, Claims, Identity, IdentityKind, Lane, SecurityConte
 pub use enforcer::{Decision, Enforcer, EnforcerBuilder, Mechanisms, Permit, Snapshot};
 pub use error::CredentialsError;
 pub use error::Rejection;
-pub use mechanism::{Authenticated, BranchOutcome, Verifier};
+pub use mechanism::{Authenticated, BranchOutcome, TokenVerifier, Verifier};
 pub use model::Unmatched;
 pub use reject::Denial;
 pub use request::{PeerCertificates, RequestView};

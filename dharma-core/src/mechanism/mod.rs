@@ -87,6 +87,16 @@ pub trait Verifier: Send + Sync + Debug {
     }
 }
 
+/// A mechanism that can check a token handed to it outside a request: the subject and
+/// actor tokens of a token exchange, which arrive in a form body rather than in the
+/// `Authorization` header. The JWT, x5c and introspection mechanisms implement it, with
+/// the same checks, caches and identities as for a bearer token.
+pub trait TokenVerifier: Send + Sync + Debug {
+    /// Verifies `token` as if it were the request's bearer token.
+    fn verify_token<'a>(&'a self, token: &'a str)
+    -> BoxFuture<'a, Result<Authenticated, Rejection>>;
+}
+
 /// What a mechanism established: one or more identities.
 #[derive(Debug, Clone)]
 pub struct Authenticated {

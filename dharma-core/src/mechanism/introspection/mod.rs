@@ -46,7 +46,7 @@ use crate::{
     jwks::SourceError,
     mechanism::cache::TokenCache,
     mechanism::token::identities_of,
-    mechanism::{Authenticated, Verifier},
+    mechanism::{Authenticated, TokenVerifier, Verifier},
     names::{Audience, Issuer, NameError},
     request::RequestView,
     transport::HttpClient,
@@ -512,6 +512,15 @@ fn form_encode(s: &str) -> String {
         }
     }
     out
+}
+
+impl TokenVerifier for IntrospectionVerifier {
+    fn verify_token<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
+        Box::pin(IntrospectionVerifier::verify_token(self, token))
+    }
 }
 
 impl Verifier for IntrospectionVerifier {

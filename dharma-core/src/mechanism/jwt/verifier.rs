@@ -35,7 +35,7 @@ use std::{fmt, sync::Arc, time::Duration};
 use super::issuer::{IssuerEntry, IssuerMatch, IssuerSpec, SourceSpec};
 use crate::mechanism::cache::TokenCache;
 
-use crate::mechanism::token::{ClaimRules, Payload, check_confirmation};
+use crate::mechanism::token::{ClaimRules, Payload, check_confirmation, check_unbound};
 use crate::{
     clock::{Clock, SystemClock},
     error::{MalformedRequest, Rejection, TokenError, UnavailableError},
@@ -47,7 +47,7 @@ use crate::{
         CachePolicy, KeyLookupError, KeySource, KeySourceError, KeyStatus, KeyStore, PolicyError,
         SourceError, spawn_refresher,
     },
-    mechanism::{Authenticated, BackgroundTask, Verifier},
+    mechanism::{Authenticated, BackgroundTask, TokenVerifier, Verifier},
     names::{Audience, Issuer, NameError},
     request::RequestView,
     transport::{HttpClient, Offline},
@@ -561,6 +561,19 @@ fn key_error(error: KeyLookupError, kid: Option<&str>) -> Rejection {
         }
         .into(),
         KeyLookupError::Unavailable(e) => Rejection::Unavailable(e.into()),
+    }
+}
+
+impl TokenVerifier for JwtVerifier {
+    fn verify_token<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
+        Box::pin(async move {
+            let authenticated = JwtVerifier::verify_token(self, token).await?;
+            check_unbound(&authenticated, self.inner.bound)?;
+            Ok(authenticated)
+        })
     }
 }
 

@@ -368,12 +368,7 @@ pub(crate) fn check_confirmation(
     request: &RequestView<'_>,
     required: bool,
 ) -> Result<(), Rejection> {
-    let confirmation = authenticated
-        .identities()
-        .iter()
-        .map(|i| i.claims().confirmation())
-        .find(|c| **c != Confirmation::None);
-    let thumbprint = match confirmation {
+    let thumbprint = match confirmation(authenticated) {
         None if required => return Err(TokenError::CertificateBinding.into()),
         None => return Ok(()),
         Some(Confirmation::Certificate(thumbprint)) => thumbprint,
@@ -387,6 +382,26 @@ pub(crate) fn check_confirmation(
         Ok(())
     } else {
         Err(TokenError::CertificateBinding.into())
+    }
+}
+
+/// The first confirmation (RFC 7800) of the identities, if any.
+fn confirmation(authenticated: &Authenticated) -> Option<&Confirmation> {
+    authenticated
+        .identities()
+        .iter()
+        .map(|i| i.claims().confirmation())
+        .find(|c| **c != Confirmation::None)
+}
+
+/// The binding check for a token verified outside a request (a token exchange's subject
+/// or actor token): there is no client certificate to compare with, so a bound token, or
+/// any token when binding is required, is refused.
+pub(crate) fn check_unbound(authenticated: &Authenticated, required: bool) -> Result<(), Rejection> {
+    match confirmation(authenticated) {
+        None if required => Err(TokenError::CertificateBinding.into()),
+        None => Ok(()),
+        Some(_) => Err(TokenError::UnverifiableConfirmation.into()),
     }
 }
 

@@ -51,7 +51,7 @@ use crate::{
     error::{MalformedRequest, Rejection, TokenError},
     jose::jws::{Compact, Scratch},
     mechanism::mtls::{MtlsConfigError, check_identity, matches_any},
-    mechanism::{Authenticated, Verifier},
+    mechanism::{Authenticated, TokenVerifier, Verifier},
     names::{Audience, Issuer, NameError},
     pki::{CertificateError, OrgCa},
     request::RequestView,
@@ -353,6 +353,16 @@ impl X5cJwtVerifier {
                 .with_claims(Claims::new(chain_info.identity.claims())),
         );
         Ok(Authenticated::new(identities))
+    }
+}
+
+impl TokenVerifier for X5cJwtVerifier {
+    fn verify_token<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Authenticated, Rejection>> {
+        let result = X5cJwtVerifier::verify_token(self, token);
+        Box::pin(async move { result })
     }
 }
 

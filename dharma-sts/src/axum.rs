@@ -1,0 +1,64 @@
+//! The token service's routes for axum.
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    body::Body,
+    extract::State,
+    http::{HeaderMap, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use dharma_axum::Authorized;
+
+use crate::{OAuthError, TokenService, request::MAX_BODY};
+
+/// `POST /token` (the token endpoint) and `GET /jwks.json` (the signer's public keys),
+/// to be nested where the service lives and put behind dharma's layer: the token
+/// endpoint reads the client from the security context dharma sets (a route outside
+/// the layer answers `500`, never a token).
+///
+/// ```
+/// use std::sync::Arc;
+/// use dharma_core::jose::Algorithm;
+/// use dharma_sts::{ClientPolicy, Signer, SigningKey, TokenService};
+///
+/// let signer = Arc::new(Signer::key_set(SigningKey::generate(Algorithm::Es256)?));
+/// let sts = TokenService::builder("https://sts.example", signer)
+///     .client(ClientPolicy::new("spiffe://example.org/a").client_credentials().audience("b"))
+///     .build()?;
+/// let app: axum::Router = axum::Router::new().nest("/sts", dharma_sts::axum::routes(Arc::new(sts)));
+/// // app.layer(DharmaLayer::new(enforcer)) ...
+/// # let _ = app;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn routes(service: Arc<TokenService>) -> Router {
+    Router::new()
+        .route("/token", post(token))
+        .route("/jwks.json", get(jwks))
+        .with_state(service)
+}
+
+async fn token(
+    State(service): State<Arc<TokenService>>,
+    Authorized(caller): Authorized,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let response = match axum::body::to_bytes(body, crate::request::MAX_BODY).await {
+        Ok(bytes) => service.handle(&caller, content_type, &bytes).await,
+        Err(_) => service.refuse(
+            &caller,
+            &OAuthError::request(format!("the body is unreadable or over {MAX_BODY} bytes")),
+        ),
+    };
+    response.map(Body::from).into_response()
+}
+
+async fn jwks(State(service): State<Arc<TokenService>>) -> Response {
+    service.jwks_response().map(Body::from).into_response()
+}

@@ -1,0 +1,283 @@
+//! How the service signs tokens, and how verifiers learn its keys.
+
+use std::{
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use base64::{
+    Engine,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
+use dharma_core::clock::{Clock, SystemClock};
+use rustls_pki_types::{CertificateDer, pem::PemObject};
+use serde_json::{Value, json};
+
+use crate::key::{KeyError, SigningKey};
+
+/// A key in use, with the token header it signs under, encoded once.
+#[derive(Debug)]
+struct Active {
+    key: Arc<SigningKey>,
+    /// The base64url header and its `.`: `{"alg","typ":"at+jwt","kid"}`, or for a
+    /// certificate `{"alg","typ":"at+jwt","x5c","x5t#S256"}`.
+    header: String,
+    /// Whether verifiers find the key in the published key set (not in the token).
+    published: bool,
+}
+
+#[derive(Debug)]
+struct State {
+    current: Arc<Active>,
+    /// Keys replaced by a rotation, published until the Unix time given.
+    retiring: Vec<(Arc<SigningKey>, u64)>,
+}
+
+/// Signs the tokens of a [`TokenService`](crate::TokenService) with either
+///
+/// - a **certificate** issued by the organisation CA: the chain travels in each token's
+///   `x5c` header, so an [`X5cJwtVerifier`](dharma_core::mechanism::x5c::X5cJwtVerifier)
+///   accepts the tokens with no key set to fetch; or
+/// - a **key set**: tokens name their key by `kid` and the service publishes the public
+///   keys as a JWK Set ([`jwks`](Self::jwks)) for a
+///   [`JwtVerifier`](dharma_core::mechanism::jwt::JwtVerifier) to fetch.
+///
+/// [`rotate`](Self::rotate) switches to a new key at once and keeps publishing the old
+/// one for the overlap period, so tokens it signed stay verifiable until they expire.
+///
+/// ```
+/// use dharma_core::jose::Algorithm;
+/// use dharma_sts::{Signer, SigningKey};
+///
+/// let signer = Signer::key_set(SigningKey::generate(Algorithm::Es256)?);
+/// let first = signer.kid().to_owned();
+/// signer.rotate(SigningKey::generate(Algorithm::Es256)?);
+/// assert_ne!(signer.kid(), first);
+/// assert_eq!(signer.jwks()["keys"].as_array().unwrap().len(), 2); // both, during the overlap
+/// # Ok::<(), dharma_sts::KeyError>(())
+/// ```
+#[derive(Debug)]
+pub struct Signer {
+    state: RwLock<State>,
+    overlap: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+fn encode_header(header: &Value) -> String {
+    let mut out = URL_SAFE_NO_PAD.encode(header.to_string());
+    out.push('.');
+    out
+}
+
+fn key_header(key: &SigningKey) -> String {
+    encode_header(&json!({"alg": key.algorithm().name(), "typ": "at+jwt", "kid": key.kid()}))
+}
+
+/// Reads a certificate chain (leaf first) and its key, and checks that they belong
+/// together by verifying a signature of the key with the leaf.
+fn certificate(chain_pem: &str, key_pem: &str) -> Result<Active, KeyError> {
+    let chain = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| KeyError::Chain(e.to_string()))?;
+    let leaf = chain
+        .first()
+        .ok_or_else(|| KeyError::Chain("no certificate in the PEM".into()))?;
+    if chain.len() > 8 {
+        return Err(KeyError::Chain("more than 8 certificates".into()));
+    }
+    let key = SigningKey::from_pem_any(key_pem)?;
+    let end_entity =
+        webpki::EndEntityCert::try_from(leaf).map_err(|e| KeyError::Chain(format!("{e:?}")))?;
+    let probe = b"dharma-sts: does this key belong to this certificate?";
+    let signature = key.certificate_signature(probe)?;
+    end_entity
+        .verify_signature(key.webpki_algorithm(), probe, &signature)
+        .map_err(|_| KeyError::NotTheCertificateKey)?;
+    let thumbprint = ring::digest::digest(&ring::digest::SHA256, leaf.as_ref());
+    let header = encode_header(&json!({
+        "alg": key.algorithm().name(),
+        "typ": "at+jwt",
+        "x5c": chain.iter().map(|c| STANDARD.encode(c.as_ref())).collect::<Vec<_>>(),
+        "x5t#S256": URL_SAFE_NO_PAD.encode(thumbprint.as_ref()),
+    }));
+    Ok(Active {
+        key: Arc::new(key),
+        header,
+        published: false,
+    })
+}
+
+impl Signer {
+    /// Signs with `key` and publishes it (and, after a rotation, its predecessors for
+    /// the overlap period) as a JWK Set.
+    pub fn key_set(key: SigningKey) -> Self {
+        let header = key_header(&key);
+        Self::with(Active {
+            key: Arc::new(key),
+            header,
+            published: true,
+        })
+    }
+
+    /// Signs with the private key of an organisation-issued certificate; each token
+    /// carries `chain_pem` (leaf first, then intermediates) in its `x5c` header.
+    /// `key_pem` is the leaf's PKCS#8 private key; the algorithm follows its type (RSA:
+    /// `RS256`, P-256: `ES256`, P-384: `ES384`, Ed25519: `EdDSA`).
+    pub fn certificate(chain_pem: &str, key_pem: &str) -> Result<Self, KeyError> {
+        certificate(chain_pem, key_pem).map(Self::with)
+    }
+
+    fn with(active: Active) -> Self {
+        Self {
+            state: RwLock::new(State {
+                current: Arc::new(active),
+                retiring: Vec::new(),
+            }),
+            overlap: Duration::from_secs(3600),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// How long a replaced key stays published (default one hour). Must cover the
+    /// longest token lifetime: the token service refuses a shorter overlap.
+    #[must_use]
+    pub fn overlap(mut self, overlap: Duration) -> Self {
+        self.overlap = overlap;
+        self
+    }
+
+    /// The clock that times the overlap.
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub(crate) fn overlap_period(&self) -> Duration {
+        self.overlap
+    }
+
+    fn replace(&self, next: Active) {
+        let now = self.clock.unix_seconds();
+        let until = now.saturating_add(self.overlap.as_secs());
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let previous = std::mem::replace(&mut state.current, Arc::new(next));
+        state.retiring.retain(|(_, t)| *t > now);
+        if previous.published {
+            state.retiring.push((previous.key.clone(), until));
+        }
+    }
+
+    /// Signs from now on with `key`, named by `kid` and published in the key set; the
+    /// key it replaces stays published for the overlap period.
+    pub fn rotate(&self, key: SigningKey) {
+        let header = key_header(&key);
+        self.replace(Active {
+            key: Arc::new(key),
+            header,
+            published: true,
+        });
+    }
+
+    /// Signs from now on with a renewed certificate and its key. Tokens signed before
+    /// carry their own chain and stay verifiable while it is valid.
+    pub fn renew(&self, chain_pem: &str, key_pem: &str) -> Result<(), KeyError> {
+        self.replace(certificate(chain_pem, key_pem)?);
+        Ok(())
+    }
+
+    fn current(&self) -> Arc<Active> {
+        self.state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .current
+            .clone()
+    }
+
+    /// The key id of the current key (its thumbprint unless named otherwise).
+    pub fn kid(&self) -> String {
+        self.current().key.kid().to_owned()
+    }
+
+    /// The public keys verifiers need: the current key (unless the tokens carry their
+    /// certificate) and those still in their overlap period, as a JWK Set.
+    pub fn jwks(&self) -> Value {
+        let now = self.clock.unix_seconds();
+        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        let current = state
+            .current
+            .published
+            .then(|| state.current.key.public_jwk().clone());
+        let keys: Vec<Value> = current
+            .into_iter()
+            .chain(
+                state
+                    .retiring
+                    .iter()
+                    .filter(|(_, until)| *until > now)
+                    .map(|(k, _)| k.public_jwk().clone()),
+            )
+            .collect();
+        json!({ "keys": keys })
+    }
+
+    /// Signs `claims` (a JSON object) into a compact JWS.
+    pub(crate) fn sign(&self, claims: &str) -> Result<String, KeyError> {
+        let active = self.current();
+        let mut token =
+            String::with_capacity(active.header.len() + claims.len() * 4 / 3 + 2 + 700);
+        token.push_str(&active.header);
+        URL_SAFE_NO_PAD.encode_string(claims, &mut token);
+        let signature = active.key.sign(token.as_bytes())?;
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+        Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dharma_core::{clock::ManualClock, jose::Algorithm};
+    use dharma_test_support::pki::{Ca, Leaf};
+
+    use super::*;
+
+    #[test]
+    fn a_rotated_key_stays_published_for_the_overlap_only() {
+        let clock = Arc::new(ManualClock::starting_now());
+        let first = SigningKey::generate(Algorithm::Es256).unwrap();
+        let first_kid = first.kid().to_owned();
+        let signer = Signer::key_set(first)
+            .overlap(Duration::from_secs(600))
+            .clock(clock.clone());
+        signer.rotate(SigningKey::generate(Algorithm::EdDsa).unwrap());
+        let kids = |s: &Signer| -> Vec<String> {
+            s.jwks()["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(kids(&signer), [signer.kid(), first_kid.clone()]);
+        clock.advance(Duration::from_secs(601));
+        assert_eq!(kids(&signer), [signer.kid()]);
+    }
+
+    #[test]
+    fn a_certificate_must_match_its_key() {
+        let root = Ca::root("Org Root");
+        let sts = root.issue(&Leaf::spiffe("spiffe://example.org/sts"));
+        let other = root.issue(&Leaf::spiffe("spiffe://example.org/other"));
+        let signer = Signer::certificate(&sts.chain_pem(), &sts.key_pem()).unwrap();
+        assert_eq!(signer.jwks()["keys"].as_array().unwrap().len(), 0);
+        assert_eq!(
+            Signer::certificate(&sts.chain_pem(), &other.key_pem()).unwrap_err(),
+            KeyError::NotTheCertificateKey
+        );
+        assert!(matches!(
+            Signer::certificate("", &sts.key_pem()),
+            Err(KeyError::Chain(_))
+        ));
+    }
+}
