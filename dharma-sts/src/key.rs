@@ -31,6 +31,9 @@ pub enum KeyError {
     /// The certificate chain is empty or does not parse.
     #[error("certificate chain: {0}")]
     Chain(String),
+    /// A rotation with no key staged.
+    #[error("no key is staged: stage the next key (and let verifiers fetch it) before rotating")]
+    NothingStaged,
     /// The system random source failed.
     #[error("the system random source failed")]
     Random,
@@ -135,14 +138,12 @@ impl SigningKey {
     pub fn generate(alg: Algorithm) -> Result<Self, KeyError> {
         let rng = SystemRandom::new();
         let der = match alg {
-            Algorithm::Es256 => EcdsaKeyPair::generate_pkcs8(
-                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-                &rng,
-            ),
-            Algorithm::Es384 => EcdsaKeyPair::generate_pkcs8(
-                &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
-                &rng,
-            ),
+            Algorithm::Es256 => {
+                EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            }
+            Algorithm::Es384 => {
+                EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, &rng)
+            }
             Algorithm::EdDsa => Ed25519KeyPair::generate_pkcs8(&rng),
             _ => return Err(KeyError::CannotGenerate(alg.name())),
         }
@@ -173,8 +174,7 @@ impl SigningKey {
         };
         // The public half goes through the same checks as any JWK dharma verifies with;
         // its RFC 7638 thumbprint is the default key id.
-        let verifying =
-            VerifyingKey::from_jwk(&jwk).map_err(|_| KeyError::Rejected(alg.name()))?;
+        let verifying = VerifyingKey::from_jwk(&jwk).map_err(|_| KeyError::Rejected(alg.name()))?;
         let kid = b64(verifying.thumbprint());
         if let Some(map) = jwk.as_object_mut() {
             map.insert("kid".into(), Value::String(kid.clone()));
@@ -258,7 +258,9 @@ impl SigningKey {
     }
 
     /// The rustls-webpki algorithm that checks this key's signatures in a certificate.
-    pub(crate) fn webpki_algorithm(&self) -> &'static dyn rustls_pki_types::SignatureVerificationAlgorithm {
+    pub(crate) fn webpki_algorithm(
+        &self,
+    ) -> &'static dyn rustls_pki_types::SignatureVerificationAlgorithm {
         use webpki::ring as w;
         match self.alg {
             Algorithm::Rs384 => w::RSA_PKCS1_2048_8192_SHA384,

@@ -184,7 +184,8 @@ mod tests {
                 "{act}"
             );
         }
-        let deep = json!({"sub": "a", "act": {"sub": "b", "act": {"sub": "c", "act": {"sub": "d"}}}});
+        let deep =
+            json!({"sub": "a", "act": {"sub": "b", "act": {"sub": "c", "act": {"sub": "d"}}}});
         assert!(chain(Some(&deep), 3).is_err());
         assert_eq!(chain(Some(&deep), 4).unwrap().len(), 4);
     }

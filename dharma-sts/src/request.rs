@@ -99,7 +99,8 @@ pub struct TokenRequest {
 /// Decodes one `application/x-www-form-urlencoded` component: `+` is a space, `%XX` a
 /// byte; the result must be UTF-8.
 fn decode(raw: &[u8]) -> Result<String, OAuthError> {
-    let bad = || OAuthError::request("the form body is not valid application/x-www-form-urlencoded");
+    let bad =
+        || OAuthError::request("the form body is not valid application/x-www-form-urlencoded");
     let mut out = Vec::with_capacity(raw.len());
     let mut bytes = raw.iter();
     while let Some(&b) = bytes.next() {
@@ -119,7 +120,9 @@ fn decode(raw: &[u8]) -> Result<String, OAuthError> {
 }
 
 fn is_scope_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
 }
 
 /// An absolute URI with no fragment (RFC 8707 §2).
@@ -171,9 +174,10 @@ impl TokenRequest {
     /// ```
     pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Self, OAuthError> {
         let is_form = content_type.is_some_and(|ct| {
-            ct.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+            ct.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
         });
         if !is_form {
             return Err(OAuthError::request(

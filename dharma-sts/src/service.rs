@@ -135,7 +135,10 @@ impl TokenServiceBuilder {
                 return Err(StsConfigError::NoSubjectVerifier(name));
             }
             if let Some(bad) = policy.scopes.iter().find(|s| {
-                s.is_empty() || !s.bytes().all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+                s.is_empty()
+                    || !s
+                        .bytes()
+                        .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
             }) {
                 return Err(StsConfigError::Scope(name, bad.clone()));
             }
@@ -258,7 +261,10 @@ fn token_refused(which: &'static str, rejection: &Rejection) -> OAuthError {
             ErrorCode::TemporarilyUnavailable,
             format!("the {which} cannot be checked now"),
         ),
-        _ => OAuthError::request(format!("the {which} is not acceptable: {}", rejection.code())),
+        _ => OAuthError::request(format!(
+            "the {which} is not acceptable: {}",
+            rejection.code()
+        )),
     }
 }
 
@@ -348,7 +354,8 @@ impl TokenService {
 
     /// The JWK Set response of the signer's public keys.
     pub fn jwks_response(&self) -> Response<Vec<u8>> {
-        let mut response = json_response(StatusCode::OK, self.signer.jwks().to_string().into_bytes());
+        let mut response =
+            json_response(StatusCode::OK, self.signer.jwks().to_string().into_bytes());
         response.headers_mut().insert(
             header::CACHE_CONTROL,
             HeaderValue::from_static("public, max-age=300"),
@@ -403,17 +410,27 @@ impl TokenService {
             .principal()
             .filter(|p| matches!(p.kind(), IdentityKind::Workload | IdentityKind::ClientApp))
             .ok_or_else(|| {
-                OAuthError::new(ErrorCode::InvalidClient, "the caller is not an authenticated client")
+                OAuthError::new(
+                    ErrorCode::InvalidClient,
+                    "the caller is not an authenticated client",
+                )
             })?;
         event.client = Some(client.subject().into());
-        if request.client_id.as_deref().is_some_and(|id| id != client.subject()) {
+        if request
+            .client_id
+            .as_deref()
+            .is_some_and(|id| id != client.subject())
+        {
             return Err(OAuthError::new(
                 ErrorCode::InvalidClient,
                 "client_id does not name the authenticated client",
             ));
         }
         let policy = self.clients.get(client.subject()).ok_or_else(|| {
-            OAuthError::new(ErrorCode::UnauthorizedClient, "no token policy for this client")
+            OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "no token policy for this client",
+            )
         })?;
         let audience = match request.targets.as_slice() {
             [] => return Err(OAuthError::request("audience or resource is required")),
@@ -466,7 +483,10 @@ impl TokenService {
                 if !policy.exchange {
                     return Err(unauthorized("token-exchange"));
                 }
-                let verifier = self.subject.as_ref().ok_or_else(|| unauthorized("token-exchange"))?;
+                let verifier = self
+                    .subject
+                    .as_ref()
+                    .ok_or_else(|| unauthorized("token-exchange"))?;
                 let verified = verifier
                     .verify_token(subject_token.secret())
                     .await
@@ -513,7 +533,9 @@ impl TokenService {
                     lifetime = lifetime.min(left);
                 }
                 if lifetime == 0 {
-                    return Err(OAuthError::request("the subject or actor token has expired"));
+                    return Err(OAuthError::request(
+                        "the subject or actor token has expired",
+                    ));
                 }
                 let held: Vec<&str> = subject.claims().scopes().collect();
                 Ok(Decided {
@@ -580,7 +602,10 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Vec<u8>> {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response

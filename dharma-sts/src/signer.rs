@@ -29,6 +29,8 @@ struct Active {
 #[derive(Debug)]
 struct State {
     current: Arc<Active>,
+    /// The key that signs after the next rotation, published ahead.
+    staged: Option<Arc<Active>>,
     /// Keys replaced by a rotation, published until the Unix time given.
     retiring: Vec<(Arc<SigningKey>, u64)>,
 }
@@ -42,18 +44,25 @@ struct State {
 ///   keys as a JWK Set ([`jwks`](Self::jwks)) for a
 ///   [`JwtVerifier`](dharma_core::mechanism::jwt::JwtVerifier) to fetch.
 ///
-/// [`rotate`](Self::rotate) switches to a new key at once and keeps publishing the old
-/// one for the overlap period, so tokens it signed stay verifiable until they expire.
+/// Keys of a key set rotate in two steps, so that verifiers never meet a `kid` they
+/// have not fetched: [`stage`](Self::stage) publishes the next key while the current one
+/// keeps signing; after at least one key-set lifetime (the JWK Set is served with
+/// `max-age=300`), [`rotate`](Self::rotate) makes it sign, and the replaced key stays
+/// published for the overlap period so that the tokens it signed verify until they
+/// expire.
 ///
 /// ```
 /// use dharma_core::jose::Algorithm;
 /// use dharma_sts::{Signer, SigningKey};
 ///
 /// let signer = Signer::key_set(SigningKey::generate(Algorithm::Es256)?);
-/// let first = signer.kid().to_owned();
-/// signer.rotate(SigningKey::generate(Algorithm::Es256)?);
+/// let first = signer.kid();
+/// signer.stage(SigningKey::generate(Algorithm::Es256)?);
+/// assert_eq!(signer.kid(), first); // still signing with the first key
+/// assert_eq!(signer.jwks()["keys"].as_array().unwrap().len(), 2);
+/// signer.rotate()?;
 /// assert_ne!(signer.kid(), first);
-/// assert_eq!(signer.jwks()["keys"].as_array().unwrap().len(), 2); // both, during the overlap
+/// assert_eq!(signer.jwks()["keys"].as_array().unwrap().len(), 2); // the first, during the overlap
 /// # Ok::<(), dharma_sts::KeyError>(())
 /// ```
 #[derive(Debug)]
@@ -131,6 +140,7 @@ impl Signer {
         Self {
             state: RwLock::new(State {
                 current: Arc::new(active),
+                staged: None,
                 retiring: Vec::new(),
             }),
             overlap: Duration::from_secs(3600),
@@ -157,32 +167,45 @@ impl Signer {
         self.overlap
     }
 
-    fn replace(&self, next: Active) {
+    fn replace(&self, state: &mut State, next: Arc<Active>) {
         let now = self.clock.unix_seconds();
         let until = now.saturating_add(self.overlap.as_secs());
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        let previous = std::mem::replace(&mut state.current, Arc::new(next));
+        let previous = std::mem::replace(&mut state.current, next);
         state.retiring.retain(|(_, t)| *t > now);
         if previous.published {
             state.retiring.push((previous.key.clone(), until));
         }
     }
 
-    /// Signs from now on with `key`, named by `kid` and published in the key set; the
-    /// key it replaces stays published for the overlap period.
-    pub fn rotate(&self, key: SigningKey) {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Publishes `key` as the next key of the set; the current key keeps signing until
+    /// [`rotate`](Self::rotate). Staging again replaces the staged key.
+    pub fn stage(&self, key: SigningKey) {
         let header = key_header(&key);
-        self.replace(Active {
+        self.write().staged = Some(Arc::new(Active {
             key: Arc::new(key),
             header,
             published: true,
-        });
+        }));
+    }
+
+    /// Signs from now on with the staged key; the key it replaces stays published for
+    /// the overlap period.
+    pub fn rotate(&self) -> Result<(), KeyError> {
+        let mut state = self.write();
+        let next = state.staged.take().ok_or(KeyError::NothingStaged)?;
+        self.replace(&mut state, next);
+        Ok(())
     }
 
     /// Signs from now on with a renewed certificate and its key. Tokens signed before
     /// carry their own chain and stay verifiable while it is valid.
     pub fn renew(&self, chain_pem: &str, key_pem: &str) -> Result<(), KeyError> {
-        self.replace(certificate(chain_pem, key_pem)?);
+        let next = Arc::new(certificate(chain_pem, key_pem)?);
+        self.replace(&mut self.write(), next);
         Ok(())
     }
 
@@ -208,8 +231,13 @@ impl Signer {
             .current
             .published
             .then(|| state.current.key.public_jwk().clone());
+        let staged = state
+            .staged
+            .as_ref()
+            .map(|staged| staged.key.public_jwk().clone());
         let keys: Vec<Value> = current
             .into_iter()
+            .chain(staged)
             .chain(
                 state
                     .retiring
@@ -224,8 +252,7 @@ impl Signer {
     /// Signs `claims` (a JSON object) into a compact JWS.
     pub(crate) fn sign(&self, claims: &str) -> Result<String, KeyError> {
         let active = self.current();
-        let mut token =
-            String::with_capacity(active.header.len() + claims.len() * 4 / 3 + 2 + 700);
+        let mut token = String::with_capacity(active.header.len() + claims.len() * 4 / 3 + 2 + 700);
         token.push_str(&active.header);
         URL_SAFE_NO_PAD.encode_string(claims, &mut token);
         let signature = active.key.sign(token.as_bytes())?;
@@ -250,7 +277,6 @@ mod tests {
         let signer = Signer::key_set(first)
             .overlap(Duration::from_secs(600))
             .clock(clock.clone());
-        signer.rotate(SigningKey::generate(Algorithm::EdDsa).unwrap());
         let kids = |s: &Signer| -> Vec<String> {
             s.jwks()["keys"]
                 .as_array()
@@ -259,6 +285,13 @@ mod tests {
                 .map(|k| k["kid"].as_str().unwrap().to_owned())
                 .collect()
         };
+        assert_eq!(signer.rotate(), Err(KeyError::NothingStaged));
+        let next = SigningKey::generate(Algorithm::EdDsa).unwrap();
+        let next_kid = next.kid().to_owned();
+        signer.stage(next);
+        assert_eq!(kids(&signer), [first_kid.clone(), next_kid.clone()]);
+        signer.rotate().unwrap();
+        assert_eq!(signer.kid(), next_kid);
         assert_eq!(kids(&signer), [signer.kid(), first_kid.clone()]);
         clock.advance(Duration::from_secs(601));
         assert_eq!(kids(&signer), [signer.kid()]);

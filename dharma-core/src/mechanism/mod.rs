@@ -93,8 +93,10 @@ pub trait Verifier: Send + Sync + Debug {
 /// the same checks, caches and identities as for a bearer token.
 pub trait TokenVerifier: Send + Sync + Debug {
     /// Verifies `token` as if it were the request's bearer token.
-    fn verify_token<'a>(&'a self, token: &'a str)
-    -> BoxFuture<'a, Result<Authenticated, Rejection>>;
+    fn verify_token<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Authenticated, Rejection>>;
 }
 
 /// What a mechanism established: one or more identities.

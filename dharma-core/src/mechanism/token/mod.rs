@@ -397,7 +397,10 @@ fn confirmation(authenticated: &Authenticated) -> Option<&Confirmation> {
 /// The binding check for a token verified outside a request (a token exchange's subject
 /// or actor token): there is no client certificate to compare with, so a bound token, or
 /// any token when binding is required, is refused.
-pub(crate) fn check_unbound(authenticated: &Authenticated, required: bool) -> Result<(), Rejection> {
+pub(crate) fn check_unbound(
+    authenticated: &Authenticated,
+    required: bool,
+) -> Result<(), Rejection> {
     match confirmation(authenticated) {
         None if required => Err(TokenError::CertificateBinding.into()),
         None => Ok(()),

@@ -1,0 +1,112 @@
+//! The actix-web routes answer as the axum ones do: a grant, a refusal with its RFC code,
+//! the key set, and client authentication left to dharma's middleware.
+
+#![expect(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
+mod common;
+
+use std::{sync::Arc, sync::mpsc, thread};
+
+use actix_web::{App, HttpServer, web};
+use common::*;
+use dharma_actix::DharmaMiddleware;
+use dharma_core::{audit::MemoryAuditSink, jose::Algorithm};
+use dharma_sts::{ClientPolicy, Signer, SigningKey, TokenService};
+use dharma_test_support::client::get;
+
+/// Serves the token service with actix-web on a thread of its own; stops when the
+/// returned handle is dropped.
+fn serve_actix(
+    org: &Org,
+    sts: Arc<TokenService>,
+    audit: Arc<MemoryAuditSink>,
+) -> (String, actix_web::dev::ServerHandle) {
+    let enforcer = enforcer(org, audit);
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = HttpServer::new(move || {
+                App::new()
+                    .wrap(DharmaMiddleware::new(enforcer.clone()))
+                    .service(
+                        web::scope("/sts").configure(dharma_sts::actix::configure(sts.clone())),
+                    )
+            })
+            .workers(1)
+            .disable_signals()
+            .bind("127.0.0.1:0")
+            .unwrap();
+            let addr = server.addrs()[0];
+            let running = server.run();
+            tx.send((format!("http://{addr}"), running.handle()))
+                .unwrap();
+            running.await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actix_routes_answer_like_axum() {
+    let org = Org::new();
+    let audit = Arc::new(MemoryAuditSink::default());
+    let signer = Signer::key_set(SigningKey::generate(Algorithm::Es384).unwrap());
+    let sts = TokenService::builder("https://sts.example", Arc::new(signer))
+        .client(
+            ClientPolicy::new(BATCH_ID)
+                .client_credentials()
+                .audience("orders")
+                .scope("orders:read"),
+        )
+        .audit(audit.clone())
+        .build()
+        .unwrap();
+    let sts = Arc::new(sts);
+    let (base, server) = serve_actix(&org, sts.clone(), audit.clone());
+    let batch = workload_token(&org.batch, BATCH_ID, "outer");
+
+    let resp = post(
+        &base,
+        Some(&batch),
+        &[("grant_type", "client_credentials"), ("audience", "orders")],
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(resp.header("cache-control"), Some("no-store"));
+    assert_eq!(resp.header("pragma"), Some("no-cache"));
+    let token = resp.json()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(header_of(&token)["alg"], "ES384");
+    assert_eq!(claims_of(&token)["sub"], BATCH_ID);
+
+    let resp = post(
+        &base,
+        Some(&batch),
+        &[
+            ("grant_type", "client_credentials"),
+            ("audience", "billing"),
+        ],
+    )
+    .await;
+    assert_error(&resp, 400, "invalid_target");
+    let resp = post(&base, Some(&batch), &[("grant_type", "refresh_token")]).await;
+    assert_error(&resp, 400, "unsupported_grant_type");
+    let resp = post(&base, None, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(resp.status, 401);
+    assert_eq!(resp.header("www-authenticate"), Some("Bearer"));
+
+    // A body over the limit is refused with the OAuth shape, not read whole.
+    let big = "x".repeat(dharma_sts::MAX_BODY + 1);
+    let resp = post(
+        &base,
+        Some(&batch),
+        &[("grant_type", "client_credentials"), ("pad", &big)],
+    )
+    .await;
+    assert_error(&resp, 400, "invalid_request");
+
+    let jwks = get(&format!("{base}/sts/jwks.json"), None).await;
+    assert_eq!(jwks.status, 200);
+    assert_eq!(jwks.json(), sts.signer().jwks());
+    assert_eq!(audit.token_events().len(), 4);
+    server.stop(true).await;
+}

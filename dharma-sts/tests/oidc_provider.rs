@@ -1,0 +1,183 @@
+//! The DHARMA gateway flow against a real OpenID provider (`oidc-provider` on 127.0.0.1):
+//! a client's opaque access token is introspected and exchanged (with curl, as any
+//! client would) for a JWT signed with the token service's organisation certificate; a
+//! downstream axum service accepts it through its x5c trust mechanism, a service of
+//! another audience refuses it, and a revoked subject token gets nothing.
+
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod common;
+
+use std::{process::Command, sync::Arc, time::Duration};
+
+use axum::{Router, routing::get};
+use common::*;
+use dharma_axum::{Authorized, DharmaLayer};
+use dharma_core::{
+    Enforcer,
+    audit::{MemoryAuditSink, TokenActivity},
+    mechanism::introspection::{ClientAuth, IntrospectionVerifier},
+    model::{Domain, Endpoint, Topology},
+};
+use dharma_sts::{ClientPolicy, Signer, TokenService};
+use dharma_test_support::{
+    client::get as http_get,
+    idp::{CLIENT_ID, CLIENT_SECRET, Idp, OPAQUE_RESOURCE},
+    server::serve_axum,
+};
+use serde_json::Value;
+
+/// An outer service for `audience`: `/orders` interior, needing `orders:read`.
+async fn downstream(org: &Org, audience: &str) -> String {
+    let topology = Topology::builder()
+        .domain(Domain::builder("outer").trust("org-jwt"))
+        .endpoint(
+            Endpoint::interior("outer", "/orders")
+                .methods(["GET"])
+                .scopes(["orders:read"]),
+        )
+        .build()
+        .unwrap();
+    let enforcer = Enforcer::builder(topology)
+        .mechanism("org-jwt", Arc::new(org.x5c_verifier(audience)))
+        .build()
+        .unwrap();
+    async fn who(Authorized(ctx): Authorized) -> String {
+        ctx.identities()
+            .iter()
+            .map(|i| format!("{}:{}", i.kind().as_str(), i.subject()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+    let app = Router::new()
+        .route("/orders", get(who))
+        .layer(DharmaLayer::new(enforcer));
+    format!("http://{}", serve_axum(app).await)
+}
+
+/// The exchange as the gateway sends it, with curl.
+fn curl_exchange(base: &str, gateway: &str, subject: &str, audience: &str) -> (u16, Value) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "-X", "POST"])
+        .arg(format!("{base}/sts/token"))
+        .args(["-H", &format!("authorization: Bearer {gateway}")])
+        .args(["--data-urlencode", &format!("grant_type={EXCHANGE}")])
+        .args(["--data-urlencode", &format!("subject_token={subject}")])
+        .args([
+            "--data-urlencode",
+            &format!("subject_token_type={ACCESS_TOKEN}"),
+        ])
+        .args(["--data-urlencode", &format!("audience={audience}")])
+        .args(["--data-urlencode", "scope=orders:read"])
+        .args(["-w", "\n%{http_code}"])
+        .output()
+        .expect("curl must be installed");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    (status.parse().unwrap(), serde_json::from_str(body).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_flow_against_a_real_provider() {
+    let idp = Idp::start().await;
+    let org = Org::new();
+    let audit = Arc::new(MemoryAuditSink::default());
+    let introspection = IntrospectionVerifier::builder(&idp.introspection_endpoint())
+        .client(CLIENT_ID, CLIENT_SECRET, ClientAuth::Basic)
+        .audience(OPAQUE_RESOURCE)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let signer = Signer::certificate(&org.sts.chain_pem(), &org.sts.key_pem()).unwrap();
+    let sts = TokenService::builder(STS_ID, Arc::new(signer))
+        .client(
+            ClientPolicy::new(GATEWAY_ID)
+                .exchange()
+                .audience("orders")
+                .scope("orders:read")
+                .scope("orders:write"),
+        )
+        .subject_tokens(Arc::new(introspection))
+        .audit(audit.clone())
+        .build()
+        .unwrap();
+    let sts_base = serve(&org, Arc::new(sts), audit.clone()).await;
+    let orders = downstream(&org, "orders").await;
+    let billing = downstream(&org, "billing").await;
+    let gateway = workload_token(&org.gateway, GATEWAY_ID, "outer");
+
+    // The client's opaque token: meaningless to the outer services.
+    let opaque = idp.token(OPAQUE_RESOURCE, "orders:read").await;
+    assert_eq!(opaque.split('.').count(), 1, "an opaque token");
+    assert_eq!(
+        http_get(&format!("{orders}/orders"), Some(&opaque))
+            .await
+            .status,
+        401
+    );
+
+    // The gateway exchanges it.
+    let (status, body) = curl_exchange(&sts_base, &gateway, &opaque, "orders");
+    assert_eq!(status, 200, "{body}");
+    let jwt = body["access_token"].as_str().unwrap().to_owned();
+    let header = header_of(&jwt);
+    assert_eq!(header["typ"], "at+jwt");
+    assert_eq!(header["x5c"].as_array().unwrap().len(), 1);
+    assert!(header.get("kid").is_none());
+    let claims = claims_of(&jwt);
+    assert_eq!(claims["iss"], STS_ID);
+    assert_eq!(claims["sub"], CLIENT_ID);
+    assert_eq!(claims["aud"], "orders");
+    assert_eq!(claims["scope"], "orders:read");
+    assert!(body["expires_in"].as_u64().unwrap() <= 300);
+
+    // The downstream service accepts it with no key set to fetch; the user the token
+    // service vouches for is the principal, and the token service is the workload.
+    let resp = http_get(&format!("{orders}/orders"), Some(&jwt)).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(
+        resp.body,
+        format!("end_user:{CLIENT_ID} client_app:{GATEWAY_ID} workload:{STS_ID}")
+    );
+    // An outsider holding it cannot use it elsewhere: another audience refuses it.
+    let resp = http_get(&format!("{billing}/orders"), Some(&jwt)).await;
+    assert_eq!(resp.status, 401);
+    assert!(
+        resp.header("www-authenticate")
+            .unwrap()
+            .contains("invalid_token")
+    );
+
+    // A revoked subject token is refused (the provider says it is inactive).
+    let revoked = idp.token(OPAQUE_RESOURCE, "orders:read").await;
+    idp.revoke(&revoked).await;
+    let (status, body) = curl_exchange(&sts_base, &gateway, &revoked, "orders");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_request");
+    // An audience the gateway may not ask for.
+    let (status, body) = curl_exchange(&sts_base, &gateway, &opaque, "billing");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_target"))
+    );
+
+    let events = audit.token_events();
+    let outcomes: Vec<_> = events.iter().map(|e| (e.activity, e.reason)).collect();
+    assert_eq!(
+        outcomes,
+        [
+            (TokenActivity::Exchanged, "exchanged"),
+            (TokenActivity::Refused, "invalid_request"),
+            (TokenActivity::Refused, "invalid_target"),
+        ]
+    );
+    let exchanged = &events[0];
+    assert_eq!(exchanged.client.as_deref(), Some(GATEWAY_ID));
+    assert_eq!(exchanged.subject.as_deref(), Some(CLIENT_ID));
+    assert_eq!(exchanged.issuer.as_deref(), Some(STS_ID));
+    assert_eq!(exchanged.token_id.as_deref(), claims["jti"].as_str());
+    for e in &events {
+        let text = format!("{e:?}");
+        assert!(!text.contains(&opaque) && !text.contains(&revoked) && !text.contains(&jwt));
+    }
+}
