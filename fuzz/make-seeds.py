@@ -173,3 +173,16 @@ for name, text in {
     "many-members": "{" + ",".join(f'"k{i}":{i}' for i in range(20)) + "}",
 }.items():
     write("json", name, text)
+
+# Token requests: a Content-Type selector byte (0: a form), then the form body.
+EXCHANGE = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange"
+TYPE = "urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3A"
+for i, body in enumerate([
+    "grant_type=client_credentials&audience=orders&scope=orders%3Aread+orders%3Awrite",
+    f"{EXCHANGE}&subject_token=a.b.c&subject_token_type={TYPE}access_token&audience=orders",
+    f"{EXCHANGE}&subject_token=x&subject_token_type={TYPE}jwt&actor_token=y&actor_token_type={TYPE}jwt"
+    f"&resource=https%3A%2F%2Fapi.example%2Fv1&requested_token_type={TYPE}jwt&client_id=gw",
+    "grant_type=client_credentials&scope=&audience=&x=%zz",
+    "grant_type=password&username=u",
+]):
+    write("token_request", f"seed-{i}", bytes([0]) + body.encode())

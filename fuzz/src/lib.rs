@@ -23,6 +23,7 @@ use dharma_core::{
     pki::OrgCa,
     transport::{HttpClient, HttpError, HttpResponse},
 };
+use dharma_sts::{Grant, JWT_TYPE, TOKEN_EXCHANGE, TokenRequest};
 use futures_util::FutureExt;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use rustls_pki_types::CertificateDer;
@@ -384,4 +385,78 @@ pub fn introspection(data: &[u8]) {
         return;
     };
     let _ = runtime().block_on(verifier.verify_token("opaque-token"));
+}
+
+/// A token request (`application/x-www-form-urlencoded`, RFC 6749 and RFC 8693): the
+/// first byte picks the `Content-Type`, the rest is the body. A request that parses must
+/// read back the same from the form it would be written as.
+pub fn token_request(data: &[u8]) {
+    let (selector, body) = data.split_first().unwrap_or((&0, &[]));
+    let content_type = match selector % 4 {
+        0 => "application/x-www-form-urlencoded",
+        1 => "application/x-www-form-urlencoded; charset=UTF-8",
+        2 => " Application/X-WWW-Form-Urlencoded ;q",
+        _ => "text/plain",
+    };
+    let Ok(request) = TokenRequest::parse(Some(content_type), body) else {
+        return;
+    };
+    let form = form_of(&request);
+    assert_eq!(
+        TokenRequest::parse(Some("application/x-www-form-urlencoded"), form.as_bytes()),
+        Ok(request),
+        "{form}"
+    );
+}
+
+/// Writes a request as a form, every byte but letters and digits escaped.
+fn form_of(request: &TokenRequest) -> String {
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    match &request.grant {
+        Grant::ClientCredentials => pairs.push(("grant_type", "client_credentials")),
+        Grant::Exchange {
+            subject_token,
+            subject_token_type,
+            actor_token,
+            requested_token_type,
+        } => {
+            pairs.push(("grant_type", TOKEN_EXCHANGE));
+            pairs.push(("subject_token", subject_token.secret()));
+            pairs.push(("subject_token_type", subject_token_type.uri()));
+            if let Some(actor) = actor_token {
+                pairs.push(("actor_token", actor.secret()));
+                pairs.push(("actor_token_type", JWT_TYPE));
+            }
+            if let Some(kind) = requested_token_type {
+                pairs.push(("requested_token_type", kind.uri()));
+            }
+        }
+        _ => {}
+    }
+    for target in &request.targets {
+        pairs.push(("audience", target));
+    }
+    let scope = request.scope.as_ref().map(|s| s.join(" "));
+    if let Some(scope) = &scope {
+        pairs.push(("scope", scope));
+    }
+    if let Some(id) = &request.client_id {
+        pairs.push(("client_id", id));
+    }
+    let escape = |s: &str| {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect::<String>()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
