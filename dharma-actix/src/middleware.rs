@@ -106,7 +106,11 @@ where
             };
             match decision {
                 Decision::Allow(permit) => {
-                    request.extensions_mut().insert(permit.into_context());
+                    let (context, inbound) = permit.into_parts();
+                    request.extensions_mut().insert(context);
+                    if let Some(token) = inbound {
+                        request.extensions_mut().insert(token);
+                    }
                     service
                         .call(request)
                         .await

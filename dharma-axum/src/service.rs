@@ -80,7 +80,11 @@ where
             };
             match decision {
                 Decision::Allow(permit) => {
-                    request.extensions_mut().insert(permit.into_context());
+                    let (context, inbound) = permit.into_parts();
+                    request.extensions_mut().insert(context);
+                    if let Some(token) = inbound {
+                        request.extensions_mut().insert(token);
+                    }
                     inner.call(request).await
                 }
                 Decision::Deny(denial) => Ok(denial_response(&denial)),

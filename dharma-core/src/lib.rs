@@ -24,7 +24,7 @@ mod task;
 pub mod transport;
 mod util;
 
-pub use context::{Assurance, Claims, Identity, IdentityKind, Lane, SecurityContext};
+pub use context::{Assurance, Claims, Identity, IdentityKind, InboundToken, Lane, SecurityContext};
 pub use enforcer::{Decision, Enforcer, EnforcerBuilder, Mechanisms, Permit, Snapshot};
 pub use error::CredentialsError;
 pub use error::Rejection;

@@ -85,6 +85,30 @@ impl HttpClient for Offline {
     }
 }
 
+/// `application/x-www-form-urlencoded` encoding of one name or value (the body of
+/// introspection and token requests, and client credentials in HTTP Basic, RFC 6749
+/// §2.3.1).
+///
+/// ```
+/// assert_eq!(dharma_core::transport::form_encode("a b&c=d/é"), "a+b%26c%3Dd%2F%C3%A9");
+/// assert_eq!(dharma_core::transport::form_encode("abc-._*"), "abc-._*");
+/// ```
+pub fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(char::from(b))
+            }
+            b' ' => out.push('+'),
+            _ => {
+                let _ = std::fmt::Write::write_fmt(&mut out, format_args!("%{b:02X}"));
+            }
+        }
+    }
+    out
+}
+
 /// `GET uri` with `Accept: application/json`.
 pub(crate) async fn get_json(
     client: &dyn HttpClient,

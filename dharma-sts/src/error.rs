@@ -13,6 +13,10 @@ pub enum ErrorCode {
     InvalidRequest,
     /// The caller is not an authenticated client.
     InvalidClient,
+    /// The grant (an authorization code, a refresh token) is invalid. This service never
+    /// answers it (RFC 8693 §2.2.2 sends every bad subject or actor token to
+    /// `invalid_request`), but other servers do.
+    InvalidGrant,
     /// The client may not use this grant type.
     UnauthorizedClient,
     /// The grant type is not one this service knows.
@@ -34,6 +38,7 @@ impl ErrorCode {
         match self {
             Self::InvalidRequest => "invalid_request",
             Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
             Self::UnauthorizedClient => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
@@ -41,6 +46,23 @@ impl ErrorCode {
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::ServerError => "server_error",
         }
+    }
+
+    /// The code named by `name`, if it is one of these.
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            Self::InvalidRequest,
+            Self::InvalidClient,
+            Self::InvalidGrant,
+            Self::UnauthorizedClient,
+            Self::UnsupportedGrantType,
+            Self::InvalidScope,
+            Self::InvalidTarget,
+            Self::TemporarilyUnavailable,
+            Self::ServerError,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == name)
     }
 
     /// The HTTP status of the response.

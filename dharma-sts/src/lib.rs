@@ -47,6 +47,7 @@ mod error;
 mod key;
 mod narrow;
 mod policy;
+pub mod propagate;
 mod request;
 mod service;
 mod signer;

@@ -13,11 +13,13 @@
 //! ```
 
 pub(crate) mod claims;
+mod inbound;
 
 use std::sync::Arc;
 
 pub use claims::Claims;
 pub(crate) use claims::Confirmation;
+pub use inbound::InboundToken;
 
 use crate::names::{DomainName, Issuer, MechanismName};
 

@@ -49,7 +49,7 @@ pub use snapshot::{Mechanisms, Snapshot};
 use crate::{
     audit::{AuditEvent, AuditIdentity, AuditSink, Outcome, PolicyEvent, TracingAuditSink},
     clock::{Clock, SystemClock},
-    context::{Identity, Lane, SecurityContext, principal},
+    context::{Identity, InboundToken, Lane, SecurityContext, principal},
     error::{MalformedRequest, Rejection},
     mechanism::{BranchOutcome, Verifier},
     model::{
@@ -72,9 +72,19 @@ pub enum Decision {
 }
 
 /// Proof of an allow decision. Only the enforcer creates one.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Permit {
     context: SecurityContext,
+    inbound: Option<InboundToken>,
+}
+
+impl std::fmt::Debug for Permit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Permit")
+            .field("context", &self.context)
+            .field("inbound_token", &self.inbound.is_some())
+            .finish()
+    }
 }
 
 impl Permit {
@@ -85,6 +95,11 @@ impl Permit {
     /// Takes the context.
     pub fn into_context(self) -> SecurityContext {
         self.context
+    }
+    /// Takes the context and, when a mechanism read the request's bearer token, the
+    /// token (for the request's extensions, so handlers can propagate it).
+    pub fn into_parts(self) -> (SecurityContext, Option<InboundToken>) {
+        (self.context, self.inbound)
     }
 }
 
@@ -376,13 +391,20 @@ impl Enforcer {
         identities: Vec<Identity>,
     ) -> Decision {
         self.record(trail, &identities, Outcome::Allow, "allowed", None, 200);
+        // The bearer token goes onward only if a mechanism read it (it named an identity).
+        let inbound = identities
+            .iter()
+            .any(|i| i.token_id().is_some())
+            .then(|| trail.request.bearer_token().ok().flatten())
+            .flatten()
+            .map(InboundToken::new);
         let context = SecurityContext::new(
             endpoint.map(|e| e.name_arc().clone()),
             endpoint.map(|e| e.domain().clone()),
             trail.lane.unwrap_or(Lane::Unmatched),
             identities,
         );
-        Decision::Allow(Permit { context })
+        Decision::Allow(Permit { context, inbound })
     }
 
     fn deny(&self, trail: &Trail<'_, '_>, rejection: Rejection) -> Decision {

@@ -39,6 +39,7 @@ use http::{HeaderValue, Method, Uri, header};
 use moka::{Expiry, future::Cache};
 use serde_json::Value;
 
+use crate::transport::form_encode;
 use crate::{
     clock::{Clock, SystemClock},
     context::{Claims, Confirmation},
@@ -499,21 +500,6 @@ fn audience_ok(aud: Option<&Value>, accepted: &[Audience]) -> bool {
     }
 }
 
-/// `application/x-www-form-urlencoded` encoding of one name or value.
-fn form_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
-                out.push(char::from(b))
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 impl TokenVerifier for IntrospectionVerifier {
     fn verify_token<'a>(
         &'a self,
@@ -541,12 +527,6 @@ impl Verifier for IntrospectionVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn form_encoding() {
-        assert_eq!(form_encode("a b&c=d/é"), "a+b%26c%3Dd%2F%C3%A9");
-        assert_eq!(form_encode("abc-._*"), "abc-._*");
-    }
 
     #[test]
     fn config() {
