@@ -2,7 +2,9 @@
 //! a client's opaque access token is introspected and exchanged (with curl, as any
 //! client would) for a JWT signed with the token service's organisation certificate; a
 //! downstream axum service accepts it through its x5c trust mechanism, a service of
-//! another audience refuses it, and a revoked subject token gets nothing.
+//! another audience refuses it, and a revoked subject token gets nothing. And the other
+//! way round: the propagation layer exchanges at the provider itself (its RFC 8693 grant
+//! added with `registerGrantType`).
 
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
@@ -14,12 +16,15 @@ use axum::{Router, routing::get};
 use common::*;
 use dharma_axum::{Authorized, DharmaLayer};
 use dharma_core::{
-    Enforcer,
+    Enforcer, InboundToken,
     audit::{MemoryAuditSink, TokenActivity},
     mechanism::introspection::{ClientAuth, IntrospectionVerifier},
     model::{Domain, Endpoint, Topology},
 };
-use dharma_sts::{ClientPolicy, Signer, TokenService};
+use dharma_sts::{
+    ClientPolicy, Signer, TokenService,
+    propagate::{Exchange, PropagateLayer, SourceError, TokenEndpoint},
+};
 use dharma_test_support::{
     client::get as http_get,
     idp::{CLIENT_ID, CLIENT_SECRET, Idp, OPAQUE_RESOURCE},
@@ -180,4 +185,85 @@ async fn the_gateway_flow_against_a_real_provider() {
         let text = format!("{e:?}");
         assert!(!text.contains(&opaque) && !text.contains(&revoked) && !text.contains(&jwt));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn propagation_exchanges_at_the_provider() {
+    use bytes::Bytes;
+    use http::{Method, Request, Response};
+    use http_body_util::Full;
+    use std::sync::Mutex;
+    use tower::{Layer, ServiceExt, service_fn};
+
+    let idp = Idp::start().await;
+    let endpoint = TokenEndpoint::builder(&format!("{}/token", idp.issuer()))
+        .client_secret_basic(CLIENT_ID, CLIENT_SECRET)
+        .build()
+        .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let downstream = {
+        let seen = seen.clone();
+        service_fn(move |request: Request<Full<Bytes>>| {
+            let auth = request.headers()["authorization"].to_str().unwrap();
+            seen.lock()
+                .unwrap()
+                .push(auth.trim_start_matches("Bearer ").to_owned());
+            async { Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default())) }
+        })
+    };
+    let exchange = Arc::new(Exchange::new(endpoint));
+    let client = PropagateLayer::new(exchange.clone(), "orders")
+        .scope("orders:read")
+        .layer(downstream);
+    let call = |inbound: &InboundToken| {
+        let mut request = Request::get("http://orders.invalid/")
+            .body(Full::default())
+            .unwrap();
+        request.extensions_mut().insert(inbound.clone());
+        client.clone().oneshot(request)
+    };
+
+    let subject = idp.token(OPAQUE_RESOURCE, "orders:read orders:write").await;
+    let inbound = InboundToken::new(&subject);
+    call(&inbound).await.unwrap();
+    call(&inbound).await.unwrap();
+    let tokens = seen.lock().unwrap().clone();
+    assert_eq!(tokens.len(), 2);
+    assert_eq!(
+        tokens[0], tokens[1],
+        "the second call used the cached token"
+    );
+    assert_ne!(tokens[0], subject);
+
+    // The provider says what it issued: active, for svc-client, narrowed to orders:read.
+    let basic = format!(
+        "Basic {}",
+        base64_encode(format!("{CLIENT_ID}:{CLIENT_SECRET}").as_bytes())
+    );
+    let answer = dharma_test_support::client::send(
+        Method::POST,
+        &idp.introspection_endpoint(),
+        &[("authorization", basic.as_str())],
+        Some(&[("token", tokens[0].as_str())]),
+    )
+    .await
+    .json();
+    assert_eq!(answer["active"], true, "{answer}");
+    assert_eq!(answer["client_id"], CLIENT_ID);
+    assert_eq!(answer["scope"], "orders:read");
+
+    // A revoked subject token: the provider refuses the exchange and nothing is sent.
+    let revoked = idp.token(OPAQUE_RESOURCE, "orders:read").await;
+    idp.revoke(&revoked).await;
+    let error = call(&InboundToken::new(&revoked)).await.unwrap_err();
+    match error.downcast_ref::<SourceError>() {
+        Some(SourceError::Refused(e)) => assert_eq!(e.code().as_str(), "invalid_request"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}
+
+fn base64_encode(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }

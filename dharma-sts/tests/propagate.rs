@@ -23,11 +23,11 @@ use dharma_core::{
     audit::{MemoryAuditSink, TokenActivity},
     jose::{Algorithm, VerifyingKey},
     mechanism::jwt::{IssuerSpec, JwtVerifier},
-    model::{Domain, Endpoint as PolicyEndpoint, Topology},
+    model::{Domain, Endpoint, Topology},
 };
 use dharma_sts::{
     ClientPolicy, Signer, SigningKey, TokenService,
-    propagate::{Endpoint, Exchange, Forward, PropagateLayer, SourceError, StaticToken},
+    propagate::{Exchange, Forward, PropagateLayer, SourceError, StaticToken, TokenEndpoint},
 };
 use dharma_test_support::{TestKey, keys::claims, server::serve_axum};
 use http::{Request, Response, StatusCode};
@@ -72,7 +72,7 @@ async fn world() -> World {
     let base = serve(&org, Arc::new(sts), audit.clone()).await;
     // The gateway authenticates to the token service with its own x5c JWT.
     let own = StaticToken::new(&workload_token(&org.gateway, GATEWAY_ID, "outer"));
-    let endpoint = Endpoint::builder(&format!("{base}/sts/token"))
+    let endpoint = TokenEndpoint::builder(&format!("{base}/sts/token"))
         .bearer(Arc::new(own))
         .build()
         .unwrap();
@@ -223,7 +223,7 @@ async fn orders_service(sts_base: &str) -> String {
     let topology = Topology::builder()
         .domain(Domain::builder("outer").trust("sts-jwt"))
         .endpoint(
-            PolicyEndpoint::interior("outer", "/orders")
+            Endpoint::interior("outer", "/orders")
                 .methods(["GET"])
                 .scopes(["orders:read"]),
         )
@@ -285,9 +285,7 @@ async fn through_a_tonic_channel() {
     let audit = Arc::new(MemoryAuditSink::default());
     let topology = Topology::builder()
         .domain(Domain::builder("inner").access("jwt"))
-        .endpoint(
-            PolicyEndpoint::boundary("inner", "/grpc.health.v1.Health/Check").methods(["POST"]),
-        )
+        .endpoint(Endpoint::boundary("inner", "/grpc.health.v1.Health/Check").methods(["POST"]))
         .build()
         .unwrap();
     let enforcer = Enforcer::builder(topology)

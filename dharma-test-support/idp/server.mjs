@@ -1,7 +1,9 @@
 // A real OpenID provider (panva/oidc-provider) for dharma's integration tests.
 // Listens on an ephemeral port of 127.0.0.1 and prints {"issuer": ...} on its first
 // stdout line. Client credentials with a resource indicator give RFC 9068 JWT access
-// tokens (typ at+jwt) or opaque tokens, depending on the resource.
+// tokens (typ at+jwt) or opaque tokens, depending on the resource. RFC 8693 token
+// exchange is added with registerGrantType: svc-client may exchange an access token the
+// provider issued for a new opaque one, its scope narrowed to what the subject held.
 import http from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
 import Provider, { errors } from 'oidc-provider';
@@ -17,6 +19,8 @@ function privateJwk(type, options, kid) {
 }
 
 const SCOPES = 'orders:read orders:write';
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 const RESOURCES = {
   'urn:dharma:orders': { format: 'jwt' },
   'urn:dharma:other': { format: 'jwt' },
@@ -28,7 +32,7 @@ const provider = new Provider(issuer, {
     {
       client_id: 'svc-client',
       client_secret: 'svc-secret',
-      grant_types: ['client_credentials'],
+      grant_types: ['client_credentials', TOKEN_EXCHANGE],
       redirect_uris: [],
       response_types: [],
       scope: SCOPES,
@@ -73,6 +77,45 @@ const provider = new Provider(issuer, {
     },
   },
 });
+// RFC 8693 as the provider's extension point allows: the subject token must be an
+// access token this provider issued and still holds; the new token is an opaque client
+// credentials token for the calling client, with the requested scope narrowed to the
+// subject's (invalid_scope when nothing is left). Bad subject tokens are invalid_request
+// (RFC 8693 section 2.2.2).
+provider.registerGrantType(
+  TOKEN_EXCHANGE,
+  async (ctx) => {
+    const { params, client } = ctx.oidc;
+    if (params.subject_token_type !== ACCESS_TOKEN_TYPE) {
+      throw new errors.InvalidRequest('unsupported subject_token_type');
+    }
+    const subject = (await provider.ClientCredentials.find(params.subject_token))
+      || (await provider.AccessToken.find(params.subject_token));
+    if (!subject) {
+      throw new errors.InvalidRequest('subject_token is not active');
+    }
+    const held = new Set((subject.scope || '').split(' ').filter(Boolean));
+    const asked = params.scope ? params.scope.split(' ') : [...held];
+    const scope = asked.filter((s) => held.has(s));
+    if (params.scope && scope.length === 0) {
+      throw new errors.InvalidScope('none of the requested scopes is held by the subject');
+    }
+    const token = new provider.ClientCredentials({
+      client,
+      scope: scope.join(' ') || undefined,
+      extra: { audience: params.audience, act: { sub: client.clientId } },
+    });
+    const value = await token.save();
+    ctx.body = {
+      access_token: value,
+      issued_token_type: ACCESS_TOKEN_TYPE,
+      token_type: 'Bearer',
+      expires_in: token.expiration,
+      scope: token.scope,
+    };
+  },
+  ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'scope', 'actor_token', 'actor_token_type'],
+);
 provider.proxy = false;
 server.on('request', provider.callback());
 process.stdout.write(`${JSON.stringify({ issuer })}\n`);

@@ -31,7 +31,7 @@ enum Auth {
 }
 
 /// A token endpoint, and how this client authenticates to it.
-pub struct Endpoint {
+pub struct TokenEndpoint {
     uri: Uri,
     auth: Auth,
     http: Arc<dyn HttpClient>,
@@ -39,7 +39,7 @@ pub struct Endpoint {
     resource: bool,
 }
 
-impl fmt::Debug for Endpoint {
+impl fmt::Debug for TokenEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let auth = match &self.auth {
             Auth::Transport => "transport",
@@ -47,7 +47,7 @@ impl fmt::Debug for Endpoint {
             Auth::Post { .. } => "client_secret_post",
             Auth::Bearer(_) => "bearer",
         };
-        f.debug_struct("Endpoint")
+        f.debug_struct("TokenEndpoint")
             .field("uri", &self.uri)
             .field("auth", &auth)
             .field("timeout", &self.timeout)
@@ -55,9 +55,9 @@ impl fmt::Debug for Endpoint {
     }
 }
 
-/// Builds an [`Endpoint`].
+/// Builds a [`TokenEndpoint`].
 #[must_use]
-pub struct EndpointBuilder {
+pub struct TokenEndpointBuilder {
     uri: String,
     auth: Auth,
     http: Option<Arc<dyn HttpClient>>,
@@ -65,9 +65,9 @@ pub struct EndpointBuilder {
     resource: bool,
 }
 
-impl fmt::Debug for EndpointBuilder {
+impl fmt::Debug for TokenEndpointBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EndpointBuilder")
+        f.debug_struct("TokenEndpointBuilder")
             .field("uri", &self.uri)
             .finish_non_exhaustive()
     }
@@ -76,7 +76,7 @@ impl fmt::Debug for EndpointBuilder {
 /// Why an endpoint cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum EndpointError {
+pub enum TokenEndpointError {
     /// The URL does not parse, or is `http` off the loopback interface.
     #[error("token endpoint {0:?} must be an https URL (http only on 127.0.0.1 or ::1)")]
     Uri(String),
@@ -85,7 +85,7 @@ pub enum EndpointError {
     Client(String),
 }
 
-impl EndpointBuilder {
+impl TokenEndpointBuilder {
     /// Authenticates with HTTP Basic (`client_secret_basic`).
     pub fn client_secret_basic(mut self, id: &str, secret: &str) -> Self {
         let pair = format!("{}:{}", form_encode(id), form_encode(secret));
@@ -128,8 +128,8 @@ impl EndpointBuilder {
         self
     }
     /// Validates the endpoint.
-    pub fn build(self) -> Result<Endpoint, EndpointError> {
-        let bad = || EndpointError::Uri(self.uri.clone());
+    pub fn build(self) -> Result<TokenEndpoint, TokenEndpointError> {
+        let bad = || TokenEndpointError::Uri(self.uri.clone());
         let uri: Uri = self.uri.parse().map_err(|_| bad())?;
         let loopback = matches!(uri.host(), Some("127.0.0.1" | "[::1]" | "localhost"));
         match uri.scheme_str() {
@@ -139,9 +139,11 @@ impl EndpointBuilder {
         }
         let http = match self.http {
             Some(http) => http,
-            None => Arc::new(HyperClient::new().map_err(|e| EndpointError::Client(e.to_string()))?),
+            None => {
+                Arc::new(HyperClient::new().map_err(|e| TokenEndpointError::Client(e.to_string()))?)
+            }
         };
-        Ok(Endpoint {
+        Ok(TokenEndpoint {
             uri,
             auth: self.auth,
             http,
@@ -151,10 +153,10 @@ impl EndpointBuilder {
     }
 }
 
-impl Endpoint {
+impl TokenEndpoint {
     /// Starts configuring the token endpoint at `uri`.
-    pub fn builder(uri: &str) -> EndpointBuilder {
-        EndpointBuilder {
+    pub fn builder(uri: &str) -> TokenEndpointBuilder {
+        TokenEndpointBuilder {
             uri: uri.to_owned(),
             auth: Auth::Transport,
             http: None,
@@ -330,14 +332,14 @@ impl TokenCache {
 ///
 /// ```no_run
 /// use std::sync::Arc;
-/// use dharma_sts::propagate::{Endpoint, Exchange, PropagateLayer};
+/// use dharma_sts::propagate::{TokenEndpoint, Exchange, PropagateLayer};
 ///
-/// let sts = Endpoint::builder("https://sts.outer.example/sts/token").build()?;
+/// let sts = TokenEndpoint::builder("https://sts.outer.example/sts/token").build()?;
 /// let layer = PropagateLayer::new(Arc::new(Exchange::new(sts)), "orders");
-/// # Ok::<(), dharma_sts::propagate::EndpointError>(())
+/// # Ok::<(), dharma_sts::propagate::TokenEndpointError>(())
 /// ```
 pub struct Exchange {
-    endpoint: Endpoint,
+    endpoint: TokenEndpoint,
     cache: TokenCache,
 }
 
@@ -352,11 +354,11 @@ impl fmt::Debug for Exchange {
 
 impl Exchange {
     /// Exchanges at `endpoint`, caching up to 10,000 tokens.
-    pub fn new(endpoint: Endpoint) -> Self {
+    pub fn new(endpoint: TokenEndpoint) -> Self {
         Self::with_capacity(endpoint, 10_000)
     }
     /// Exchanges at `endpoint`, caching up to `capacity` tokens.
-    pub fn with_capacity(endpoint: Endpoint, capacity: u64) -> Self {
+    pub fn with_capacity(endpoint: TokenEndpoint, capacity: u64) -> Self {
         Self {
             endpoint,
             cache: TokenCache::new(capacity),
@@ -391,7 +393,7 @@ impl TokenSource for Exchange {
 /// The service's own token (RFC 6749 §4.4), per audience: for calls made on the
 /// service's behalf rather than a caller's.
 pub struct ClientCredentials {
-    endpoint: Endpoint,
+    endpoint: TokenEndpoint,
     cache: TokenCache,
 }
 
@@ -405,7 +407,7 @@ impl fmt::Debug for ClientCredentials {
 
 impl ClientCredentials {
     /// Asks `endpoint`, caching up to 1,000 tokens.
-    pub fn new(endpoint: Endpoint) -> Self {
+    pub fn new(endpoint: TokenEndpoint) -> Self {
         Self {
             endpoint,
             cache: TokenCache::new(1_000),
@@ -474,21 +476,21 @@ mod tests {
     #[test]
     fn endpoints_are_https_or_loopback() {
         assert!(
-            Endpoint::builder("https://sts.example/token")
+            TokenEndpoint::builder("https://sts.example/token")
                 .build()
                 .is_ok()
         );
         assert!(
-            Endpoint::builder("http://127.0.0.1:8080/token")
+            TokenEndpoint::builder("http://127.0.0.1:8080/token")
                 .build()
                 .is_ok()
         );
         assert!(
-            Endpoint::builder("http://sts.example/token")
+            TokenEndpoint::builder("http://sts.example/token")
                 .build()
                 .is_err()
         );
-        assert!(Endpoint::builder("ftp://sts.example").build().is_err());
-        assert!(Endpoint::builder("not a url").build().is_err());
+        assert!(TokenEndpoint::builder("ftp://sts.example").build().is_err());
+        assert!(TokenEndpoint::builder("not a url").build().is_err());
     }
 }

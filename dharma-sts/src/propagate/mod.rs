@@ -39,7 +39,9 @@ use dharma_core::{BoxFuture, InboundToken};
 
 use crate::error::OAuthError;
 
-pub use endpoint::{ClientCredentials, Endpoint, EndpointBuilder, EndpointError, Exchange};
+pub use endpoint::{
+    ClientCredentials, Exchange, TokenEndpoint, TokenEndpointBuilder, TokenEndpointError,
+};
 pub use layer::{BoxError, Propagate, PropagateLayer, PropagateResponseFuture};
 pub use response::TokenResponse;
 
