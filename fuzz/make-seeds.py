@@ -186,3 +186,14 @@ for i, body in enumerate([
     "grant_type=password&username=u",
 ]):
     write("token_request", f"seed-{i}", bytes([0]) + body.encode())
+
+# Token endpoint answers: a status selector byte (0: 200, 1: 400, 2: 401, 3: 503), then the body.
+for i, (sel, body) in enumerate([
+    (0, {"access_token": "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln", "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+         "token_type": "Bearer", "expires_in": 300, "scope": "orders:read"}),
+    (0, {"access_token": "opaque-123_~+/=", "token_type": "bearer"}),
+    (1, {"error": "invalid_request", "error_description": "subject_token is not active"}),
+    (2, {"error": "invalid_client"}),
+    (3, {"error": "temporarily_unavailable"}),
+]):
+    write("token_response", f"seed-{i}", bytes([sel]) + json.dumps(body).encode())

@@ -23,7 +23,7 @@ use dharma_core::{
     pki::OrgCa,
     transport::{HttpClient, HttpError, HttpResponse},
 };
-use dharma_sts::{Grant, JWT_TYPE, TOKEN_EXCHANGE, TokenRequest};
+use dharma_sts::{Grant, JWT_TYPE, TOKEN_EXCHANGE, TokenRequest, propagate::TokenResponse};
 use futures_util::FutureExt;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use rustls_pki_types::CertificateDer;
@@ -459,4 +459,21 @@ fn form_of(request: &TokenRequest) -> String {
         .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// A token endpoint's answer to an exchange or client-credentials request: the first byte
+/// picks the status (200, 400, 401 or another), the rest is the body. A token read from it
+/// must be one that can go in an `Authorization` header as it is.
+pub fn token_response(data: &[u8]) {
+    let (selector, body) = data.split_first().unwrap_or((&0, &[]));
+    let status = [200, 400, 401, 503]
+        .get(usize::from(*selector % 4))
+        .copied()
+        .unwrap_or(200);
+    if let Ok(answer) = TokenResponse::parse(status, body) {
+        assert_eq!(status, 200);
+        let header = format!("Bearer {}", answer.token.secret());
+        assert!(HeaderValue::from_str(&header).is_ok(), "{header:?}");
+        assert!(!answer.token.secret().contains(' '));
+    }
 }
