@@ -45,6 +45,7 @@ pub mod actix;
 pub mod axum;
 mod error;
 mod key;
+mod mint;
 mod narrow;
 mod policy;
 pub mod propagate;
@@ -54,10 +55,11 @@ mod signer;
 
 pub use error::{ErrorCode, OAuthError};
 pub use key::{KeyError, SigningKey};
+pub use mint::IssuedToken;
 pub use policy::ClientPolicy;
 pub use request::{
     ACCESS_TOKEN_TYPE, Grant, JWT_TYPE, MAX_BODY, PresentedToken, TOKEN_EXCHANGE, TokenRequest,
     TokenType,
 };
-pub use service::{IssuedToken, StsConfigError, TokenService, TokenServiceBuilder};
+pub use service::{StsConfigError, TokenService, TokenServiceBuilder};
 pub use signer::Signer;

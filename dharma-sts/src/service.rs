@@ -2,18 +2,17 @@
 
 use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use dharma_core::{
     Authenticated, Claims, Identity, IdentityKind, Rejection, SecurityContext, TokenVerifier,
     audit::{AuditSink, TokenActivity, TokenEvent, TracingAuditSink},
     clock::{Clock, SystemClock},
 };
 use http::{HeaderValue, Response, StatusCode, header};
-use ring::rand::{SecureRandom, SystemRandom};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::{
     error::{ErrorCode, OAuthError},
+    mint::{self, IssuedToken, MintedClaims, TokenIds, json_response},
     narrow::{self, Actor},
     policy::ClientPolicy,
     request::{Grant, TokenRequest, TokenType},
@@ -159,57 +158,8 @@ impl TokenServiceBuilder {
             max_delegation: self.max_delegation,
             audit: self.audit,
             clock: self.clock,
-            rng: SystemRandom::new(),
+            ids: TokenIds::new(),
         })
-    }
-}
-
-/// A token the service issued. `Debug` does not show the token.
-#[derive(Clone)]
-#[non_exhaustive]
-pub struct IssuedToken {
-    token: String,
-    /// The type the client asked for (an access token unless it asked for a JWT).
-    pub issued_type: TokenType,
-    /// Seconds until it expires.
-    pub expires_in: u64,
-    /// The scopes it grants.
-    pub scope: Vec<String>,
-    /// Its `jti`.
-    pub token_id: String,
-}
-
-impl IssuedToken {
-    /// The token.
-    pub fn secret(&self) -> &str {
-        &self.token
-    }
-
-    /// The RFC 6749 §5.1 / RFC 8693 §2.2.1 response body.
-    pub fn body(&self) -> Vec<u8> {
-        let mut body = json!({
-            "access_token": self.token,
-            "issued_token_type": self.issued_type.uri(),
-            "token_type": "Bearer",
-            "expires_in": self.expires_in,
-        });
-        if !self.scope.is_empty()
-            && let Some(map) = body.as_object_mut()
-        {
-            map.insert("scope".into(), Value::String(self.scope.join(" ")));
-        }
-        body.to_string().into_bytes()
-    }
-}
-
-impl fmt::Debug for IssuedToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IssuedToken")
-            .field("issued_type", &self.issued_type)
-            .field("expires_in", &self.expires_in)
-            .field("scope", &self.scope)
-            .field("token_id", &self.token_id)
-            .finish_non_exhaustive()
     }
 }
 
@@ -234,7 +184,7 @@ pub struct TokenService {
     max_delegation: usize,
     audit: Arc<dyn AuditSink>,
     clock: Arc<dyn Clock>,
-    rng: SystemRandom,
+    ids: TokenIds,
 }
 
 impl fmt::Debug for TokenService {
@@ -557,34 +507,21 @@ impl TokenService {
         decided: Decided,
         event: &mut TokenEvent,
     ) -> Result<IssuedToken, OAuthError> {
-        let failed = || OAuthError::new(ErrorCode::ServerError, "the token could not be signed");
-        let mut id = [0u8; 16];
-        self.rng.fill(&mut id).map_err(|_| failed())?;
-        let token_id = URL_SAFE_NO_PAD.encode(id);
+        let token_id = self.ids.next()?;
         let now = self.clock.unix_seconds();
-        let mut claims = Map::new();
-        let mut put = |name: &str, value: Value| {
-            claims.insert(name.into(), value);
+        let scope = (!decided.scope.is_empty()).then(|| decided.scope.join(" "));
+        let claims = MintedClaims {
+            iss: &self.issuer,
+            sub: &decided.subject,
+            aud: &decided.audience,
+            iat: now,
+            exp: now.saturating_add(decided.lifetime),
+            jti: &token_id,
+            client_id: caller.principal().map(Identity::subject),
+            scope: scope.as_deref(),
+            act: narrow::act_claim(&decided.chain),
         };
-        put("iss", Value::String(self.issuer.clone()));
-        put("sub", Value::String(decided.subject));
-        put("aud", Value::String(decided.audience.clone()));
-        put("iat", now.into());
-        put("exp", now.saturating_add(decided.lifetime).into());
-        put("jti", Value::String(token_id.clone()));
-        if let Some(client) = caller.principal() {
-            put("client_id", Value::String(client.subject().to_owned()));
-        }
-        if !decided.scope.is_empty() {
-            put("scope", Value::String(decided.scope.join(" ")));
-        }
-        if let Some(act) = narrow::act_claim(&decided.chain) {
-            put("act", act);
-        }
-        let token = self
-            .signer
-            .sign(&Value::Object(claims).to_string())
-            .map_err(|_| failed())?;
+        let token = mint::sign(&self.signer, &claims)?;
         event.activity = decided.activity;
         event.reason = decided.activity.as_str();
         event.audience = vec![decided.audience.into()];
@@ -596,17 +533,4 @@ impl TokenService {
             token_id,
         })
     }
-}
-
-fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Vec<u8>> {
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    response
 }

@@ -255,19 +255,19 @@ impl TokenCache {
         }
     }
 
-    /// The key: SHA-256 over the audience, the scope and the subject token, each
-    /// length-prefixed, so no two calls share a key by concatenation.
+    /// The key: SHA-256 over the audience, the scope and the subject token's digest,
+    /// each length-prefixed, so no two calls share a key by concatenation.
     fn key(call: Outbound<'_>) -> [u8; 32] {
         let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
         for part in [
-            Some(call.audience),
-            call.scope,
-            call.inbound.map(|t| t.secret()),
+            Some(call.audience.as_bytes()),
+            call.scope.map(str::as_bytes),
+            call.inbound.map(|t| &t.digest()[..]),
         ] {
             match part {
                 Some(p) => {
                     ctx.update(&(p.len() as u64 + 1).to_be_bytes());
-                    ctx.update(p.as_bytes());
+                    ctx.update(p);
                 }
                 None => ctx.update(&0u64.to_be_bytes()),
             }
