@@ -6,7 +6,9 @@
 //! puts the [`SecurityContext`](dharma_core::SecurityContext) into the request
 //! extensions and answers refusals itself (RFC 6750 challenges, `404` for undeclared
 //! endpoints, `503` when keys are unavailable). Handlers read the caller with the
-//! [`Authorized`] or [`Claims`] extractors.
+//! [`Authorized`] or [`Claims`] extractors; when a mechanism read the request's bearer
+//! token, it is there too as an [`InboundToken`](dharma_core::InboundToken), for calls
+//! onward (`dharma_sts::propagate`).
 //!
 //! ```
 //! use std::sync::Arc;

@@ -331,3 +331,66 @@ async fn through_a_tonic_channel() {
     );
     assert_eq!(audit.events().len(), 1);
 }
+
+/// The flow in miniature: a client calls the gateway (dharma admits its JWT); the
+/// gateway's handler calls the orders service with the token exchanged for it, taking
+/// the inbound token from its own request's extensions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_propagates_the_token_it_was_admitted_with() {
+    use axum::{Extension, extract::State};
+
+    let w = world().await;
+    let orders = orders_service(&w.base).await;
+    let verifier = JwtVerifier::builder()
+        .issuer(
+            IssuerSpec::new(IDP)
+                .keys([VerifyingKey::from_jwk(&w.idp.jwk()).unwrap()])
+                .audience("outer"),
+        )
+        .build()
+        .unwrap();
+    let topology = Topology::builder()
+        .domain(Domain::builder("outer").access("idp"))
+        .endpoint(Endpoint::boundary("outer", "/summary").methods(["GET"]))
+        .build()
+        .unwrap();
+    let enforcer = Enforcer::builder(topology)
+        .mechanism("idp", Arc::new(verifier))
+        .build()
+        .unwrap();
+    type Downstream = tower::util::BoxCloneSyncService<
+        Request<Full<Bytes>>,
+        Response<hyper::body::Incoming>,
+        dharma_sts::propagate::BoxError,
+    >;
+    let hyper = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let downstream: Downstream = tower::util::BoxCloneSyncService::new(
+        PropagateLayer::new(w.exchange.clone(), "orders").layer(hyper),
+    );
+    async fn summary(
+        State((downstream, orders)): State<(Downstream, String)>,
+        Extension(inbound): Extension<InboundToken>,
+    ) -> String {
+        let mut request = Request::get(format!("{orders}/orders"))
+            .body(Full::default())
+            .unwrap();
+        request.extensions_mut().insert(inbound);
+        let response = downstream.oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        format!("{status} {}", String::from_utf8_lossy(&body))
+    }
+    let app = Router::new()
+        .route("/summary", get(summary))
+        .with_state((downstream, orders))
+        .layer(DharmaLayer::new(enforcer));
+    let gateway = format!("http://{}", serve_axum(app).await);
+    let token = w.idp.sign(&claims(IDP, "outer", "orders:read"));
+    let resp = dharma_test_support::client::get(&format!("{gateway}/summary"), Some(&token)).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(resp.body, "200 OK alice");
+    assert_eq!(w.exchanges(), 1);
+}

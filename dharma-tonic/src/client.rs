@@ -9,6 +9,10 @@ type Source = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 /// Puts `authorization: Bearer <token>` on every outgoing call. The token comes from a
 /// source called per call (so a refreshed token is picked up), or is fixed.
 ///
+/// The source is synchronous. For a token that needs I/O (exchanged per audience,
+/// obtained with client credentials, forwarded from the request being served), use
+/// `dharma_sts::propagate::PropagateLayer` around the channel instead.
+///
 /// ```
 /// use dharma_tonic::BearerInterceptor;
 /// use tonic::service::Interceptor;

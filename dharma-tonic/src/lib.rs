@@ -28,7 +28,10 @@
 //! ```
 //!
 //! Handlers find the [`SecurityContext`](dharma_core::SecurityContext) in
-//! `request.extensions()`. Clients attach tokens with [`BearerInterceptor`].
+//! `request.extensions()`, with the [`InboundToken`](dharma_core::InboundToken) the call was
+//! admitted with (when a mechanism read one). Clients attach tokens with
+//! [`BearerInterceptor`], or with `dharma_sts::propagate::PropagateLayer` when getting the
+//! token needs I/O.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
