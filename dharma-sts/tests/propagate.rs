@@ -394,3 +394,27 @@ async fn a_handler_propagates_the_token_it_was_admitted_with() {
     assert_eq!(resp.body, "200 OK alice");
     assert_eq!(w.exchanges(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_a_reqwest_client() {
+    use dharma_sts::propagate::ReqwestService;
+
+    let w = world().await;
+    let orders = orders_service(&w.base).await;
+    let client = PropagateLayer::new(w.exchange.clone(), "orders")
+        .layer(ReqwestService::new(reqwest::Client::new()));
+    let inbound = InboundToken::new(&w.idp.sign(&claims(IDP, "outer", "orders:read")));
+    for _ in 0..2 {
+        let request = Request::get(format!("{orders}/orders"))
+            .extension(inbound.clone())
+            .body(reqwest::Body::from(""))
+            .unwrap();
+        let response = client.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap();
+        assert_eq!(body.to_bytes(), "alice");
+    }
+    assert_eq!(w.exchanges(), 1);
+}

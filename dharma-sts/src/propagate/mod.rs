@@ -16,7 +16,8 @@
 //! token the downstream answers `401` to is dropped, so the next call gets a new one.
 //!
 //! [`PropagateLayer`] is a tower layer for outgoing `http::Request`s: hyper clients,
-//! tonic channels, and anything else that is a tower service. It takes the
+//! tonic channels, reqwest (through `ReqwestService`, feature `reqwest`), and anything
+//! else that is a tower service. It takes the
 //! [`InboundToken`] from the outgoing request's extensions (the handler copies it from
 //! its own request), sets `Authorization: Bearer`, and reports `401`s to the source.
 //!
@@ -31,6 +32,8 @@
 
 mod endpoint;
 mod layer;
+#[cfg(feature = "reqwest")]
+mod reqwest;
 mod response;
 
 use std::{fmt, sync::Arc};
@@ -43,6 +46,8 @@ pub use endpoint::{
     ClientCredentials, Exchange, TokenEndpoint, TokenEndpointBuilder, TokenEndpointError,
 };
 pub use layer::{BoxError, Propagate, PropagateLayer, PropagateResponseFuture};
+#[cfg(feature = "reqwest")]
+pub use reqwest::{ReqwestFuture, ReqwestService};
 pub use response::TokenResponse;
 
 /// One outbound call, as a source sees it.
