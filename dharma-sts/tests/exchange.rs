@@ -545,3 +545,106 @@ async fn client_credentials_and_key_rotation() {
     .await;
     assert_error(&resp, 400, "invalid_scope");
 }
+
+/// The introspection endpoint behind the subject-token check is down: the client may
+/// retry (`503 temporarily_unavailable`), and the refusal is audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_subject_check_is_temporarily_unavailable() {
+    use dharma_core::mechanism::introspection::{ClientAuth, IntrospectionVerifier};
+    use dharma_test_support::server::{Reply, TestServer};
+
+    let org = Org::new();
+    let server = TestServer::start().await;
+    server.set("/introspect", Reply::status(500, "down"));
+    let introspection = IntrospectionVerifier::builder(&server.url("/introspect"))
+        .client("sts", "secret", ClientAuth::Basic)
+        .audience("outer")
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let audit = Arc::new(MemoryAuditSink::default());
+    let signer = Signer::key_set(SigningKey::generate(Algorithm::Es256).unwrap());
+    let sts = TokenService::builder(STS, Arc::new(signer))
+        .client(ClientPolicy::new(GATEWAY_ID).exchange().audience("orders"))
+        .subject_tokens(Arc::new(introspection))
+        .audit(audit.clone())
+        .build()
+        .unwrap();
+    let base = serve(&org, Arc::new(sts), audit.clone()).await;
+    let gateway = workload_token(&org.gateway, GATEWAY_ID, "outer");
+    let resp = post(
+        &base,
+        Some(&gateway),
+        &[
+            ("grant_type", EXCHANGE),
+            ("subject_token", "an-opaque-token"),
+            ("subject_token_type", ACCESS_TOKEN),
+            ("audience", "orders"),
+        ],
+    )
+    .await;
+    assert_error(&resp, 503, "temporarily_unavailable");
+    assert_eq!(server.hits("/introspect"), 1);
+    let event = audit.token_events().pop().unwrap();
+    assert_eq!(event.reason, "temporarily_unavailable");
+    assert_eq!(event.client.as_deref(), Some(GATEWAY_ID));
+}
+
+/// An inner domain whose trust mechanism is network isolation: its consumers get fresh
+/// tokens from the local token service, named by the workload address dharma saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inner_consumers_behind_network_isolation_get_fresh_tokens() {
+    use axum::Router;
+    use dharma_axum::DharmaLayer;
+    use dharma_core::{
+        Enforcer,
+        mechanism::network::NetworkVerifier,
+        model::{Domain, Endpoint, Topology},
+    };
+
+    let audit = Arc::new(MemoryAuditSink::default());
+    let signer = Signer::key_set(SigningKey::generate(Algorithm::EdDsa).unwrap());
+    let sts = TokenService::builder("https://sts.inner.example", Arc::new(signer))
+        .client(
+            ClientPolicy::new("127.0.0.1")
+                .client_credentials()
+                .audience("payments")
+                .scope("payments:read"),
+        )
+        .audit(audit.clone())
+        .build()
+        .unwrap();
+    let topology = Topology::builder()
+        .domain(Domain::builder("inner").trust("isolation"))
+        .endpoint(Endpoint::interior("inner", "/sts/token").methods(["POST"]))
+        .build()
+        .unwrap();
+    let enforcer = Enforcer::builder(topology)
+        .mechanism(
+            "isolation",
+            Arc::new(NetworkVerifier::builder().allow_loopback().build()),
+        )
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .nest("/sts", dharma_sts::axum::routes(Arc::new(sts)))
+        .layer(DharmaLayer::new(enforcer));
+    let base = format!(
+        "http://{}",
+        dharma_test_support::server::serve_axum(app).await
+    );
+    let resp = post(
+        &base,
+        None,
+        &[
+            ("grant_type", "client_credentials"),
+            ("audience", "payments"),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let claims = claims_of(resp.json()["access_token"].as_str().unwrap());
+    assert_eq!(claims["sub"], "127.0.0.1");
+    assert_eq!(claims["scope"], "payments:read");
+    assert_eq!(audit.token_events()[0].activity, TokenActivity::Issued);
+}
