@@ -597,9 +597,8 @@ async fn inner_consumers_behind_network_isolation_get_fresh_tokens() {
     use axum::Router;
     use dharma_axum::DharmaLayer;
     use dharma_core::{
-        Enforcer,
         mechanism::network::NetworkVerifier,
-        model::{Domain, Endpoint, Topology},
+        model::{Domain, Endpoint},
     };
 
     let audit = Arc::new(MemoryAuditSink::default());
@@ -614,18 +613,15 @@ async fn inner_consumers_behind_network_isolation_get_fresh_tokens() {
         .audit(audit.clone())
         .build()
         .unwrap();
-    let topology = Topology::builder()
-        .domain(Domain::builder("inner").trust("isolation"))
-        .endpoint(Endpoint::interior("inner", "/sts/token").methods(["POST"]))
-        .build()
-        .unwrap();
-    let enforcer = Enforcer::builder(topology)
-        .mechanism(
+    let enforcer = guard(
+        Domain::builder("inner").trust("isolation"),
+        [Endpoint::interior("inner", "/sts/token").methods(["POST"])],
+        (
             "isolation",
             Arc::new(NetworkVerifier::builder().allow_loopback().build()),
-        )
-        .build()
-        .unwrap();
+        ),
+        audit.clone(),
+    );
     let app = Router::new()
         .nest("/sts", dharma_sts::axum::routes(Arc::new(sts)))
         .layer(DharmaLayer::new(enforcer));

@@ -16,10 +16,10 @@ use axum::{Router, routing::get};
 use common::*;
 use dharma_axum::{Authorized, DharmaLayer};
 use dharma_core::{
-    Enforcer, InboundToken,
+    InboundToken,
     audit::{MemoryAuditSink, TokenActivity},
     mechanism::introspection::{ClientAuth, IntrospectionVerifier},
-    model::{Domain, Endpoint, Topology},
+    model::{Domain, Endpoint},
 };
 use dharma_sts::{
     ClientPolicy, Signer, TokenService,
@@ -34,19 +34,14 @@ use serde_json::Value;
 
 /// An outer service for `audience`: `/orders` interior, needing `orders:read`.
 async fn downstream(org: &Org, audience: &str) -> String {
-    let topology = Topology::builder()
-        .domain(Domain::builder("outer").trust("org-jwt"))
-        .endpoint(
-            Endpoint::interior("outer", "/orders")
-                .methods(["GET"])
-                .scopes(["orders:read"]),
-        )
-        .build()
-        .unwrap();
-    let enforcer = Enforcer::builder(topology)
-        .mechanism("org-jwt", Arc::new(org.x5c_verifier(audience)))
-        .build()
-        .unwrap();
+    let enforcer = guard(
+        Domain::builder("outer").trust("org-jwt"),
+        [Endpoint::interior("outer", "/orders")
+            .methods(["GET"])
+            .scopes(["orders:read"])],
+        ("org-jwt", Arc::new(org.x5c_verifier(audience))),
+        Arc::default(),
+    );
     async fn who(Authorized(ctx): Authorized) -> String {
         ctx.identities()
             .iter()

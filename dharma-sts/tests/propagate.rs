@@ -19,11 +19,11 @@ use bytes::Bytes;
 use common::*;
 use dharma_axum::{Authorized, DharmaLayer};
 use dharma_core::{
-    Enforcer, InboundToken,
+    InboundToken,
     audit::{MemoryAuditSink, TokenActivity},
-    jose::{Algorithm, VerifyingKey},
+    jose::Algorithm,
     mechanism::jwt::{IssuerSpec, JwtVerifier},
-    model::{Domain, Endpoint, Topology},
+    model::{Domain, Endpoint},
 };
 use dharma_sts::{
     ClientPolicy, Signer, SigningKey, TokenService,
@@ -48,14 +48,7 @@ struct World {
 async fn world() -> World {
     let org = Org::new();
     let idp = TestKey::generate("ES256", "idp");
-    let subject = JwtVerifier::builder()
-        .issuer(
-            IssuerSpec::new(IDP)
-                .keys([VerifyingKey::from_jwk(&idp.jwk()).unwrap()])
-                .audience("outer"),
-        )
-        .build()
-        .unwrap();
+    let subject = jwt_verifier(&idp, IDP, "outer");
     let audit = Arc::new(MemoryAuditSink::default());
     let signer = Signer::key_set(SigningKey::generate(Algorithm::Es256).unwrap());
     let sts = TokenService::builder(STS, Arc::new(signer))
@@ -220,19 +213,14 @@ async fn orders_service(sts_base: &str) -> String {
         )
         .build()
         .unwrap();
-    let topology = Topology::builder()
-        .domain(Domain::builder("outer").trust("sts-jwt"))
-        .endpoint(
-            Endpoint::interior("outer", "/orders")
-                .methods(["GET"])
-                .scopes(["orders:read"]),
-        )
-        .build()
-        .unwrap();
-    let enforcer = Enforcer::builder(topology)
-        .mechanism("sts-jwt", Arc::new(verifier))
-        .build()
-        .unwrap();
+    let enforcer = guard(
+        Domain::builder("outer").trust("sts-jwt"),
+        [Endpoint::interior("outer", "/orders")
+            .methods(["GET"])
+            .scopes(["orders:read"])],
+        ("sts-jwt", Arc::new(verifier)),
+        Arc::default(),
+    );
     async fn who(Authorized(ctx): Authorized) -> String {
         ctx.principal().unwrap().subject().to_owned()
     }
@@ -274,25 +262,13 @@ async fn through_a_tonic_channel() {
     // The inner service forwards the caller's JWT (accountability in the inner domain):
     // its dharma accepts the IdP's tokens for "outer".
     let idp = TestKey::generate("ES256", "idp");
-    let verifier = JwtVerifier::builder()
-        .issuer(
-            IssuerSpec::new(IDP)
-                .keys([VerifyingKey::from_jwk(&idp.jwk()).unwrap()])
-                .audience("outer"),
-        )
-        .build()
-        .unwrap();
     let audit = Arc::new(MemoryAuditSink::default());
-    let topology = Topology::builder()
-        .domain(Domain::builder("inner").access("jwt"))
-        .endpoint(Endpoint::boundary("inner", "/grpc.health.v1.Health/Check").methods(["POST"]))
-        .build()
-        .unwrap();
-    let enforcer = Enforcer::builder(topology)
-        .mechanism("jwt", Arc::new(verifier))
-        .audit(audit.clone())
-        .build()
-        .unwrap();
+    let enforcer = guard(
+        Domain::builder("inner").access("jwt"),
+        [Endpoint::boundary("inner", "/grpc.health.v1.Health/Check").methods(["POST"])],
+        ("jwt", Arc::new(jwt_verifier(&idp, IDP, "outer"))),
+        audit.clone(),
+    );
     let (_reporter, health) = tonic_health::server::health_reporter();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -341,23 +317,12 @@ async fn a_handler_propagates_the_token_it_was_admitted_with() {
 
     let w = world().await;
     let orders = orders_service(&w.base).await;
-    let verifier = JwtVerifier::builder()
-        .issuer(
-            IssuerSpec::new(IDP)
-                .keys([VerifyingKey::from_jwk(&w.idp.jwk()).unwrap()])
-                .audience("outer"),
-        )
-        .build()
-        .unwrap();
-    let topology = Topology::builder()
-        .domain(Domain::builder("outer").access("idp"))
-        .endpoint(Endpoint::boundary("outer", "/summary").methods(["GET"]))
-        .build()
-        .unwrap();
-    let enforcer = Enforcer::builder(topology)
-        .mechanism("idp", Arc::new(verifier))
-        .build()
-        .unwrap();
+    let enforcer = guard(
+        Domain::builder("outer").access("idp"),
+        [Endpoint::boundary("outer", "/summary").methods(["GET"])],
+        ("idp", Arc::new(jwt_verifier(&w.idp, IDP, "outer"))),
+        Arc::default(),
+    );
     type Downstream = tower::util::BoxCloneSyncService<
         Request<Full<Bytes>>,
         Response<hyper::body::Incoming>,

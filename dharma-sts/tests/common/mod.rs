@@ -8,14 +8,17 @@ use std::sync::Arc;
 use axum::Router;
 use dharma_axum::DharmaLayer;
 use dharma_core::{
-    Enforcer, TokenVerifier,
+    Enforcer, TokenVerifier, Verifier,
     audit::MemoryAuditSink,
+    jose::VerifyingKey,
+    mechanism::jwt::{IssuerSpec, JwtVerifier},
     mechanism::x5c::{X5cBinding, X5cJwtVerifier},
-    model::{Domain, Endpoint, Topology},
+    model::{Domain, DomainBuilder, Endpoint, EndpointBuilder, Topology},
     pki::OrgCa,
 };
 use dharma_sts::TokenService;
 use dharma_test_support::{
+    TestKey,
     client::{self, Response},
     now,
     pki::{Ca, Issued, Leaf},
@@ -97,15 +100,44 @@ pub(crate) async fn serve(
 }
 
 pub(crate) fn enforcer(org: &Org, audit: Arc<MemoryAuditSink>) -> Enforcer {
-    let topology = Topology::builder()
-        .domain(Domain::builder("outer").trust("org-jwt"))
-        .endpoint(Endpoint::interior("outer", "/sts/token").methods(["POST"]))
-        .endpoint(Endpoint::public("outer", "/sts/jwks.json").methods(["GET"]))
+    guard(
+        Domain::builder("outer").trust("org-jwt"),
+        [
+            Endpoint::interior("outer", "/sts/token").methods(["POST"]),
+            Endpoint::public("outer", "/sts/jwks.json").methods(["GET"]),
+        ],
+        ("org-jwt", Arc::new(org.x5c_verifier("outer"))),
+        audit,
+    )
+}
+
+/// An enforcer for one domain, its endpoints, and the one mechanism it names.
+pub(crate) fn guard(
+    domain: DomainBuilder,
+    endpoints: impl IntoIterator<Item = EndpointBuilder>,
+    (name, mechanism): (&str, Arc<dyn Verifier>),
+    audit: Arc<MemoryAuditSink>,
+) -> Enforcer {
+    let topology = endpoints
+        .into_iter()
+        .fold(Topology::builder().domain(domain), |t, e| t.endpoint(e))
         .build()
         .unwrap();
     Enforcer::builder(topology)
-        .mechanism("org-jwt", Arc::new(org.x5c_verifier("outer")))
+        .mechanism(name, mechanism)
         .audit(audit)
+        .build()
+        .unwrap()
+}
+
+/// A JWT verifier for the tokens `key` signs as `issuer` for `audience`.
+pub(crate) fn jwt_verifier(key: &TestKey, issuer: &str, audience: &str) -> JwtVerifier {
+    JwtVerifier::builder()
+        .issuer(
+            IssuerSpec::new(issuer)
+                .keys([VerifyingKey::from_jwk(&key.jwk()).unwrap()])
+                .audience(audience),
+        )
         .build()
         .unwrap()
 }
