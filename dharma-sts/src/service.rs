@@ -8,7 +8,6 @@ use dharma_core::{
     clock::{Clock, SystemClock},
 };
 use http::{HeaderValue, Response, StatusCode, header};
-use serde_json::Value;
 
 use crate::{
     error::{ErrorCode, OAuthError},
@@ -237,10 +236,14 @@ fn token_claims(authenticated: &Authenticated) -> Option<&Claims> {
 
 /// Seconds left before a verified token's `exp`, if it has one.
 fn remaining(authenticated: &Authenticated, now: u64) -> Option<u64> {
-    token_claims(authenticated)?
-        .get("exp")
-        .and_then(Value::as_u64)
-        .map(|exp| exp.saturating_sub(now))
+    // As the verifiers read NumericDate: a non-negative number, fractions dropped.
+    let exp = token_claims(authenticated)?.get("exp")?;
+    let exp = exp.as_u64().or_else(|| {
+        exp.as_f64()
+            .filter(|f| f.is_finite() && *f >= 0.0)
+            .map(|f| f as u64)
+    })?;
+    Some(exp.saturating_sub(now))
 }
 
 /// What a grant decided, before it is signed.

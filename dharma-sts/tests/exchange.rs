@@ -125,7 +125,8 @@ impl World {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exchanges_only_narrow() {
     let w = world().await;
-    let subject = w.subject(|c| c["exp"] = json!(now() + 120));
+    // A fractional `exp` bounds the lifetime as a whole one does.
+    let subject = w.subject(|c| c["exp"] = json!(now() as f64 + 120.5));
     let resp = w
         .exchange(
             &subject,

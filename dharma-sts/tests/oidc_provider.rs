@@ -258,6 +258,66 @@ async fn propagation_exchanges_at_the_provider() {
     assert_eq!(seen.lock().unwrap().len(), 2);
 }
 
+/// The service's own token from the provider (client credentials with a resource
+/// indicator), cached per audience, reaching a downstream that verifies it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_from_the_provider() {
+    use dharma_core::{
+        mechanism::jwt::{IssuerSpec, JwtVerifier},
+        model::{Domain, Endpoint},
+    };
+    use dharma_sts::propagate::ClientCredentials;
+    use dharma_test_support::idp::RESOURCE;
+    use tower::{Layer, ServiceExt};
+
+    let idp = Idp::start().await;
+    let endpoint = TokenEndpoint::builder(&format!("{}/token", idp.issuer()))
+        .client_secret_basic(CLIENT_ID, CLIENT_SECRET)
+        .audience_as_resource()
+        .build()
+        .unwrap();
+    let verifier = JwtVerifier::builder()
+        .issuer(IssuerSpec::new(idp.issuer()).discovery().audience(RESOURCE))
+        .require_type("at+jwt")
+        .build()
+        .unwrap();
+    let enforcer = guard(
+        Domain::builder("outer").access("idp"),
+        [Endpoint::boundary("outer", "/orders")
+            .methods(["GET"])
+            .scopes(["orders:read"])],
+        ("idp", Arc::new(verifier)),
+        Arc::default(),
+    );
+    async fn who(Authorized(ctx): Authorized) -> String {
+        let p = ctx.principal().unwrap();
+        format!("{}:{}", p.kind().as_str(), p.subject())
+    }
+    let app = Router::new()
+        .route("/orders", get(who))
+        .layer(DharmaLayer::new(enforcer));
+    let orders = format!("http://{}", serve_axum(app).await);
+
+    let source = Arc::new(ClientCredentials::new(endpoint));
+    let hyper = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let client = PropagateLayer::new(source, RESOURCE)
+        .scope("orders:read")
+        .layer(hyper);
+    for _ in 0..2 {
+        let request = http::Request::get(format!("{orders}/orders"))
+            .body(http_body_util::Full::default())
+            .unwrap();
+        let response = client.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(body, format!("client_app:{CLIENT_ID}"));
+    }
+}
+
 fn base64_encode(data: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(data)

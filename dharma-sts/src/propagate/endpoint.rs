@@ -1,6 +1,10 @@
 //! Sources that ask a token endpoint: RFC 8693 exchange and client credentials, cached.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use bytes::Bytes;
@@ -9,7 +13,7 @@ use dharma_core::{
     transport::{HttpClient, HttpError, HyperClient, form_encode},
 };
 use http::{HeaderValue, Method, Uri, header};
-use moka::{Expiry, future::Cache};
+use moka::future::Cache;
 use ring::rand::{SecureRandom, SystemRandom};
 
 use super::{Outbound, OutboundToken, SourceError, TokenResponse, TokenSource};
@@ -219,23 +223,10 @@ impl TokenEndpoint {
     }
 }
 
-/// A cached token and how long it stays.
+/// A cached token and until when it is handed out.
 struct Cached {
     token: OutboundToken,
-    ttl: Duration,
-}
-
-struct ByTtl;
-
-impl Expiry<[u8; 32], Arc<Cached>> for ByTtl {
-    fn expire_after_create(
-        &self,
-        _: &[u8; 32],
-        value: &Arc<Cached>,
-        _: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(value.ttl)
-    }
+    fresh_until: Instant,
 }
 
 /// Tokens by (audience, subject token, scope), kept until shortly before they expire.
@@ -247,9 +238,12 @@ struct TokenCache {
 impl TokenCache {
     fn new(capacity: u64) -> Self {
         Self {
+            // Freshness is the entry's own (checked on every read, which costs less
+            // than per-entry expiry in the cache); the cache's time to live only
+            // collects entries nobody asked for again.
             cache: Cache::builder()
                 .max_capacity(capacity)
-                .expire_after(ByTtl)
+                .time_to_live(Duration::from_secs(24 * 3600))
                 .build(),
             rng: SystemRandom::new(),
         }
@@ -293,18 +287,29 @@ impl TokenCache {
         Duration::from_secs(life.saturating_sub(margin).saturating_sub(jitter))
     }
 
-    async fn get(
+    /// The cached token for `call`, or the one `fetch` gets (once, however many callers
+    /// wait for the same key). The fetch is not even built on a hit.
+    async fn get<F>(
         &self,
         call: Outbound<'_>,
-        fetch: impl Future<Output = Result<TokenResponse, SourceError>>,
-    ) -> Result<OutboundToken, SourceError> {
+        fetch: impl FnOnce() -> F,
+    ) -> Result<OutboundToken, SourceError>
+    where
+        F: Future<Output = Result<TokenResponse, SourceError>>,
+    {
         let key = Self::key(call);
+        if let Some(hit) = self.cache.get(&key).await {
+            if Instant::now() < hit.fresh_until {
+                return Ok(hit.token.clone());
+            }
+            self.cache.invalidate(&key).await;
+        }
         let cached = self
             .cache
             .try_get_with(key, async {
-                let answer = fetch.await?;
+                let answer = fetch().await?;
                 Ok(Arc::new(Cached {
-                    ttl: self.ttl(answer.expires_in),
+                    fresh_until: Instant::now() + self.ttl(answer.expires_in),
                     token: answer.token,
                 }))
             })
@@ -373,15 +378,16 @@ impl TokenSource for Exchange {
     ) -> BoxFuture<'a, Result<OutboundToken, SourceError>> {
         Box::pin(async move {
             let inbound = call.inbound.ok_or(SourceError::NoInboundToken)?;
-            let form = vec![
-                ("grant_type", TOKEN_EXCHANGE),
-                ("subject_token", inbound.secret()),
-                ("subject_token_type", ACCESS_TOKEN_TYPE),
-                ("requested_token_type", ACCESS_TOKEN_TYPE),
-            ];
-            self.cache
-                .get(call, self.endpoint.request(call, form))
-                .await
+            let fetch = || {
+                let form = vec![
+                    ("grant_type", TOKEN_EXCHANGE),
+                    ("subject_token", inbound.secret()),
+                    ("subject_token_type", ACCESS_TOKEN_TYPE),
+                    ("requested_token_type", ACCESS_TOKEN_TYPE),
+                ];
+                self.endpoint.request(call, form)
+            };
+            self.cache.get(call, fetch).await
         })
     }
 
@@ -426,10 +432,11 @@ impl TokenSource for ClientCredentials {
                 inbound: None,
                 ..call
             };
-            let form = vec![("grant_type", "client_credentials")];
-            self.cache
-                .get(call, self.endpoint.request(call, form))
-                .await
+            let fetch = || {
+                self.endpoint
+                    .request(call, vec![("grant_type", "client_credentials")])
+            };
+            self.cache.get(call, fetch).await
         })
     }
 
