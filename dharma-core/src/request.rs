@@ -190,6 +190,16 @@ impl<'a> RequestView<'a> {
     }
 }
 
+impl RequestView<'_> {
+    /// The `Authorization` value of a request with a well-formed bearer token, and where
+    /// the token starts in it (the token ends the value).
+    pub(crate) fn bearer_header(&self) -> Option<(http::HeaderValue, usize)> {
+        let token = self.bearer_token().ok().flatten()?;
+        let value = self.headers.get(AUTHORIZATION)?;
+        Some((value.clone(), value.len().checked_sub(token.len())?))
+    }
+}
+
 /// The bytes of `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
 /// (RFC 6750 section 2.1), `=` excepted: one table lookup per byte of a token.
 static B64TOKEN: [bool; 256] = {

@@ -7,27 +7,31 @@ mod common;
 
 use std::{sync::Arc, sync::mpsc, thread};
 
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpMessage, HttpRequest, HttpServer, web};
 use common::*;
 use dharma_actix::DharmaMiddleware;
-use dharma_core::{audit::MemoryAuditSink, jose::Algorithm};
+use dharma_core::{
+    Enforcer, InboundToken,
+    audit::MemoryAuditSink,
+    jose::Algorithm,
+    model::{Domain, Endpoint},
+};
 use dharma_sts::{ClientPolicy, Signer, SigningKey, TokenService};
 use dharma_test_support::client::get;
 
 /// Serves the token service with actix-web on a thread of its own; stops when the
 /// returned handle is dropped.
 fn serve_actix(
-    org: &Org,
+    enforcer: Enforcer,
     sts: Arc<TokenService>,
-    audit: Arc<MemoryAuditSink>,
 ) -> (String, actix_web::dev::ServerHandle) {
-    let enforcer = enforcer(org, audit);
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             let server = HttpServer::new(move || {
                 App::new()
                     .wrap(DharmaMiddleware::new(enforcer.clone()))
+                    .route("/inbound", web::get().to(inbound))
                     .service(
                         web::scope("/sts").configure(dharma_sts::actix::configure(sts.clone())),
                     )
@@ -46,6 +50,35 @@ fn serve_actix(
     rx.recv().unwrap()
 }
 
+/// Echoes the inbound token the middleware put in the request's extensions.
+async fn inbound(request: HttpRequest) -> String {
+    request
+        .extensions()
+        .get::<InboundToken>()
+        .map_or_else(|| "none".to_owned(), |t| t.secret().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_middleware_hands_handlers_the_inbound_token() {
+    let org = Org::new();
+    let signer = Signer::key_set(SigningKey::generate(Algorithm::Es256).unwrap());
+    let sts = TokenService::builder("https://sts.example", Arc::new(signer))
+        .build()
+        .unwrap();
+    let enforcer = guard(
+        Domain::builder("outer").trust("org-jwt"),
+        [Endpoint::interior("outer", "/inbound").methods(["GET"])],
+        ("org-jwt", Arc::new(org.x5c_verifier("outer"))),
+        Arc::default(),
+    );
+    let (base, server) = serve_actix(enforcer, Arc::new(sts));
+    let token = workload_token(&org.batch, BATCH_ID, "outer");
+    let resp = get(&format!("{base}/inbound"), Some(&token)).await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body, token);
+    server.stop(true).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn actix_routes_answer_like_axum() {
     let org = Org::new();
@@ -62,7 +95,7 @@ async fn actix_routes_answer_like_axum() {
         .build()
         .unwrap();
     let sts = Arc::new(sts);
-    let (base, server) = serve_actix(&org, sts.clone(), audit.clone());
+    let (base, server) = serve_actix(enforcer(&org, audit.clone()), sts.clone());
     let batch = workload_token(&org.batch, BATCH_ID, "outer");
 
     let resp = post(

@@ -272,8 +272,24 @@ async fn through_a_tonic_channel() {
     let (_reporter, health) = tonic_health::server::health_reporter();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
+    // Behind dharma's layer, a layer that notes the inbound token the handler would see.
+    let seen = Arc::new(Mutex::new(None::<String>));
+    let note = {
+        let seen = seen.clone();
+        tower::util::MapRequestLayer::new(move |request: Request<tonic::body::Body>| {
+            *seen.lock().unwrap() = request
+                .extensions()
+                .get::<InboundToken>()
+                .map(|t| t.secret().to_owned());
+            request
+        })
+    };
     let server = Server::builder()
-        .layer(dharma_tonic::DharmaGrpcLayer::new(enforcer))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(dharma_tonic::DharmaGrpcLayer::new(enforcer))
+                .layer(note),
+        )
         .add_service(health)
         .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
     tokio::spawn(server);
@@ -285,13 +301,14 @@ async fn through_a_tonic_channel() {
         .unwrap();
     let channel = PropagateLayer::new(Arc::new(Forward), "inner").layer(channel);
     let mut client = HealthClient::new(channel);
-    let inbound = InboundToken::new(&idp.sign(&claims(IDP, "outer", "")));
+    let token = idp.sign(&claims(IDP, "outer", ""));
     let mut request = tonic::Request::new(HealthCheckRequest {
         service: String::new(),
     });
-    request.extensions_mut().insert(inbound);
+    request.extensions_mut().insert(InboundToken::new(&token));
     let answer = client.check(request).await;
     assert!(answer.is_ok(), "{answer:?}");
+    assert_eq!(seen.lock().unwrap().as_deref(), Some(token.as_str()));
     assert_eq!(audit.events()[0].identities[0].subject.as_ref(), "alice");
 
     // Without an inbound token the source has nothing to forward: no request is sent.

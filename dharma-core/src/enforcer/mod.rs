@@ -395,9 +395,9 @@ impl Enforcer {
         let inbound = identities
             .iter()
             .any(|i| i.token_id().is_some())
-            .then(|| trail.request.bearer_token().ok().flatten())
+            .then(|| trail.request.bearer_header())
             .flatten()
-            .map(InboundToken::new);
+            .map(|(value, start)| InboundToken::from_header(value, start));
         let context = SecurityContext::new(
             endpoint.map(|e| e.name_arc().clone()),
             endpoint.map(|e| e.domain().clone()),
