@@ -13,9 +13,11 @@
 
 pub(crate) mod settings;
 
+mod builder;
 mod issuer;
 mod verifier;
 
 pub use crate::jose::{Algorithm, AlgorithmSet, JwkError, VerifyingKey};
+pub use builder::{JwtConfigError, JwtVerifierBuilder};
 pub use issuer::IssuerSpec;
-pub use verifier::{JwtConfigError, JwtVerifier, JwtVerifierBuilder};
+pub use verifier::JwtVerifier;
