@@ -109,6 +109,39 @@ pub fn form_encode(s: &str) -> String {
     out
 }
 
+/// An `application/x-www-form-urlencoded` body of `pairs`, in order.
+///
+/// ```
+/// let body = dharma_core::transport::form_body(&[("grant_type", "client_credentials"), ("scope", "a b")]);
+/// assert_eq!(body, "grant_type=client_credentials&scope=a+b");
+/// ```
+pub fn form_body(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The `Authorization` value of HTTP Basic client authentication (`client_secret_basic`,
+/// RFC 6749 §2.3.1: id and secret form-encoded, then base64), marked sensitive.
+///
+/// ```
+/// let value = dharma_core::transport::basic_credentials("a b", "s:x").unwrap();
+/// assert_eq!(value, "Basic YStiOnMlM0F4");
+/// assert!(value.is_sensitive());
+/// ```
+pub fn basic_credentials(
+    id: &str,
+    secret: &str,
+) -> Result<http::HeaderValue, http::header::InvalidHeaderValue> {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    let pair = format!("{}:{}", form_encode(id), form_encode(secret));
+    let mut value = http::HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(pair)))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 /// `GET uri` with `Accept: application/json`.
 pub(crate) async fn get_json(
     client: &dyn HttpClient,

@@ -49,7 +49,7 @@ async fn token(
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let response = match axum::body::to_bytes(body, crate::request::MAX_BODY).await {
+    let response = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(bytes) => service.handle(&caller, content_type, &bytes).await,
         Err(_) => service.refuse(
             &caller,

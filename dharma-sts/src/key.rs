@@ -298,8 +298,6 @@ mod tests {
 
     #[test]
     fn a_key_of_another_type_is_refused() {
-        let ec = SigningKey::generate(Algorithm::Es256).unwrap();
-        let _ = ec;
         let der = EcdsaKeyPair::generate_pkcs8(
             &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
             &SystemRandom::new(),

@@ -119,7 +119,8 @@ fn decode(raw: &[u8]) -> Result<String, OAuthError> {
     String::from_utf8(out).map_err(|_| bad())
 }
 
-fn is_scope_token(s: &str) -> bool {
+/// An RFC 6749 §3.3 scope token.
+pub(crate) fn is_scope_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))

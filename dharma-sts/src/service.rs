@@ -14,7 +14,7 @@ use crate::{
     mint::{self, IssuedToken, MintedClaims, TokenIds, json_response},
     narrow::{self, Actor},
     policy::ClientPolicy,
-    request::{Grant, TokenRequest, TokenType},
+    request::{Grant, TokenRequest, TokenType, is_scope_token},
     signer::Signer,
 };
 
@@ -132,12 +132,7 @@ impl TokenServiceBuilder {
             if policy.exchange && self.subject.is_none() {
                 return Err(StsConfigError::NoSubjectVerifier(name));
             }
-            if let Some(bad) = policy.scopes.iter().find(|s| {
-                s.is_empty()
-                    || !s
-                        .bytes()
-                        .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
-            }) {
+            if let Some(bad) = policy.scopes.iter().find(|s| !is_scope_token(s)) {
                 return Err(StsConfigError::Scope(name, bad.clone()));
             }
             if policy.max_lifetime.is_some_and(|l| l.as_secs() == 0) {

@@ -6,11 +6,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use base64::{Engine, engine::general_purpose::STANDARD};
 use bytes::Bytes;
 use dharma_core::{
     BoxFuture,
-    transport::{HttpClient, HttpError, HyperClient, form_encode},
+    transport::{HttpClient, HttpError, HyperClient, basic_credentials, form_body},
 };
 use http::{HeaderValue, Method, Uri, header};
 use moka::future::Cache;
@@ -92,10 +91,7 @@ pub enum TokenEndpointError {
 impl TokenEndpointBuilder {
     /// Authenticates with HTTP Basic (`client_secret_basic`).
     pub fn client_secret_basic(mut self, id: &str, secret: &str) -> Self {
-        let pair = format!("{}:{}", form_encode(id), form_encode(secret));
-        let value = HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(pair)));
-        if let Ok(mut value) = value {
-            value.set_sensitive(true);
+        if let Ok(value) = basic_credentials(id, secret) {
             self.auth = Auth::Basic(value);
         }
         self
@@ -188,11 +184,7 @@ impl TokenEndpoint {
             form.push(("client_id", id));
             form.push(("client_secret", secret));
         }
-        let body = form
-            .iter()
-            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
+        let body = form_body(&form);
         let unavailable = |e: &dyn fmt::Display| SourceError::Unavailable(e.to_string());
         let mut request = http::Request::builder()
             .method(Method::POST)

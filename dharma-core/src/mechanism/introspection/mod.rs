@@ -33,13 +33,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use base64::{Engine, engine::general_purpose::STANDARD};
 use bytes::Bytes;
-use http::{HeaderValue, Method, Uri, header};
+use http::{Method, Uri, header};
 use moka::{Expiry, future::Cache};
 use serde_json::Value;
 
-use crate::transport::form_encode;
+use crate::transport::{basic_credentials, form_body};
 use crate::{
     clock::{Clock, SystemClock},
     context::{Claims, Confirmation},
@@ -411,26 +410,16 @@ impl IntrospectionVerifier {
             form.push(("client_id", &inner.client_id));
             form.push(("client_secret", &inner.secret));
         }
-        let body = form
-            .iter()
-            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
+        let body = form_body(&form);
         let mut request = http::Request::builder()
             .method(Method::POST)
             .uri(inner.endpoint.clone())
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(header::ACCEPT, "application/json");
         if inner.auth == ClientAuth::Basic {
-            let pair = format!(
-                "{}:{}",
-                form_encode(&inner.client_id),
-                form_encode(&inner.secret)
-            );
-            let value = HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(pair)))
-                .map_err(|_| {
-                    IntrospectionError::InvalidResponse("client credentials are not header-safe")
-                })?;
+            let value = basic_credentials(&inner.client_id, &inner.secret).map_err(|_| {
+                IntrospectionError::InvalidResponse("client credentials are not header-safe")
+            })?;
             request = request.header(header::AUTHORIZATION, value);
         }
         let request = request
