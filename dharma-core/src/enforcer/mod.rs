@@ -47,10 +47,12 @@ use arc_swap::ArcSwap;
 pub use snapshot::{Mechanisms, Snapshot};
 
 use crate::{
-    audit::{AuditEvent, AuditIdentity, AuditSink, Outcome, PolicyEvent, TracingAuditSink},
+    audit::{
+        AuditEvent, AuditIdentity, AuditSink, EventId, Outcome, PolicyEvent, TracingAuditSink,
+    },
     clock::{Clock, SystemClock},
     context::{Identity, InboundToken, Lane, SecurityContext, principal},
-    error::{MalformedRequest, Rejection},
+    error::{MalformedRequest, Rejection, UnavailableError},
     mechanism::{BranchOutcome, Verifier},
     model::{
         Classified, Endpoint, Exposure, Topology, TopologyError, Unmatched, check_request_path,
@@ -267,6 +269,7 @@ impl Enforcer {
 
     fn record_policy(&self, source: &str, reason: &'static str, detail: Option<String>) {
         self.inner.audit.record_policy(&PolicyEvent {
+            id: EventId::next(),
             at: self.inner.clock.now(),
             revision: self.revision(),
             applied: detail.is_none(),
@@ -390,7 +393,11 @@ impl Enforcer {
         endpoint: Option<&Endpoint>,
         identities: Vec<Identity>,
     ) -> Decision {
-        self.record(trail, &identities, Outcome::Allow, "allowed", None, 200);
+        let event = self.event(trail, &identities, Outcome::Allow, "allowed", None, 200);
+        if let Err(e) = self.inner.audit.try_record(&event) {
+            // The sink refuses to let anything through unrecorded.
+            return self.deny_authenticated(trail, &identities, UnavailableError::from(e).into());
+        }
         // The bearer token goes onward only if a mechanism read it (it named an identity).
         let inbound = identities
             .iter()
@@ -417,7 +424,7 @@ impl Enforcer {
         identities: &[Identity],
         rejection: Rejection,
     ) -> Decision {
-        self.record(
+        let event = self.event(
             trail,
             identities,
             Outcome::Deny,
@@ -425,6 +432,7 @@ impl Enforcer {
             Some(rejection.to_string()),
             rejection.status().as_u16(),
         );
+        self.inner.audit.record(&event);
         let realm = trail.snapshot.topology.realm().cloned();
         let denial = Denial::new(rejection, realm);
         Decision::Deny(match &self.inner.renderer {
@@ -433,7 +441,7 @@ impl Enforcer {
         })
     }
 
-    fn record(
+    fn event(
         &self,
         trail: &Trail<'_, '_>,
         identities: &[Identity],
@@ -441,8 +449,9 @@ impl Enforcer {
         reason: &'static str,
         detail: Option<String>,
         status: u16,
-    ) {
-        let event = AuditEvent {
+    ) -> AuditEvent {
+        AuditEvent {
+            id: EventId::next(),
             at: self.inner.clock.now(),
             revision: trail.snapshot.revision,
             outcome,
@@ -467,7 +476,6 @@ impl Enforcer {
                 })
                 .collect(),
             branches: trail.branches.clone(),
-        };
-        self.inner.audit.record(&event);
+        }
     }
 }

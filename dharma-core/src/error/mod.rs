@@ -160,6 +160,22 @@ pub enum UnavailableError {
     /// The introspection endpoint failed, timed out or answered nonsense.
     #[error(transparent)]
     Introspection(#[from] IntrospectionError),
+    /// The audit sink cannot record the decision, and it is configured to refuse
+    /// requests until it can.
+    #[error(transparent)]
+    Audit(#[from] AuditUnavailable),
+}
+
+/// Why an audit sink cannot take an event now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditUnavailable {
+    /// Its queue is full: the writer has not caught up.
+    #[error("the audit queue is full")]
+    QueueFull,
+    /// Its writer cannot write (the file cannot be opened or written, or the writer stopped).
+    #[error("the audit writer is failing")]
+    WriterFailed,
 }
 
 impl Rejection {
@@ -213,6 +229,7 @@ impl Rejection {
             Self::RouteMismatch { .. } => "route_mismatch",
             Self::Unavailable(UnavailableError::KeySource(_)) => "key_source_unavailable",
             Self::Unavailable(UnavailableError::Introspection(_)) => "introspection_unavailable",
+            Self::Unavailable(UnavailableError::Audit(_)) => "audit_unavailable",
             Self::Branches { .. } => "branches",
         }
     }

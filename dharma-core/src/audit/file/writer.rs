@@ -1,0 +1,248 @@
+//! The writer thread: takes events off the queue, writes them as lines, rotates.
+
+use std::{
+    fs::{File, OpenOptions},
+    io::{self, BufWriter, Write},
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::Ordering,
+        mpsc::{Receiver, RecvTimeoutError},
+    },
+    time::{Duration, Instant, SystemTime},
+};
+
+use serde::Serialize;
+
+use super::{Message, Shared};
+use crate::audit::{AUDIT_TARGET, EventId, GapEvent};
+
+/// How often an idle writer looks at the clock (age rotation, retrying a failed file).
+const TICK: Duration = Duration::from_millis(250);
+/// Events written between two flushes at most, when the queue never runs empty.
+const BATCH: usize = 4096;
+
+pub(super) struct Settings {
+    pub(super) path: PathBuf,
+    pub(super) rotate_bytes: Option<u64>,
+    pub(super) rotate_every: Option<Duration>,
+    pub(super) keep: usize,
+    pub(super) shared: Arc<Shared>,
+}
+
+pub(super) struct Writer {
+    settings: Settings,
+    /// The open file, or none after a failure (reopened on the next write).
+    file: Option<BufWriter<File>>,
+    /// Bytes in the current file.
+    size: u64,
+    /// Lines written since the last successful flush.
+    buffered: u64,
+    opened: Instant,
+    line: Vec<u8>,
+}
+
+fn open(path: &PathBuf) -> io::Result<(BufWriter<File>, u64)> {
+    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    let size = file.metadata()?.len();
+    Ok((BufWriter::with_capacity(64 * 1024, file), size))
+}
+
+impl Writer {
+    pub(super) fn open(settings: Settings) -> io::Result<Self> {
+        let (file, size) = open(&settings.path)?;
+        Ok(Self {
+            settings,
+            file: Some(file),
+            size,
+            buffered: 0,
+            opened: Instant::now(),
+            line: Vec::with_capacity(1024),
+        })
+    }
+
+    pub(super) fn run(mut self, queue: &Receiver<Message>) {
+        loop {
+            let mut next = match queue.recv_timeout(TICK) {
+                Ok(message) => Some(message),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let mut taken = 0;
+            while let Some(message) = next {
+                match message {
+                    Message::Decision(e) => self.write(&e),
+                    Message::Policy(e) => self.write(&e),
+                    Message::Token(e) => self.write(&e),
+                    Message::Flush(reply) => {
+                        self.catch_up();
+                        let _ = reply.send(self.flush());
+                    }
+                    Message::Close => {
+                        self.catch_up();
+                        let _ = self.flush();
+                        return;
+                    }
+                }
+                taken += 1;
+                next = if taken < BATCH {
+                    queue.try_recv().ok()
+                } else {
+                    None
+                };
+            }
+            self.catch_up();
+            let _ = self.flush();
+        }
+        let _ = self.flush();
+    }
+
+    /// After a batch: reports lost events, and rotates a file that has grown old.
+    fn catch_up(&mut self) {
+        let dropped = self.settings.shared.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            let gap = GapEvent {
+                id: EventId::next(),
+                at: SystemTime::now(),
+                dropped,
+            };
+            if !self.write_line(&gap) {
+                // Still failing: the count waits for the next attempt.
+                self.settings
+                    .shared
+                    .dropped
+                    .fetch_add(dropped, Ordering::Relaxed);
+            }
+        }
+        if self.is_old() && self.size > 0 {
+            self.rotate();
+        }
+    }
+
+    /// Writes one event; a lost one is counted.
+    fn write(&mut self, event: &impl Serialize) {
+        if !self.write_line(event) {
+            self.settings.shared.drop_one();
+        }
+    }
+
+    /// Writes one line to the file's buffer; false if it could not.
+    fn write_line(&mut self, event: &impl Serialize) -> bool {
+        self.line.clear();
+        if serde_json::to_writer(&mut self.line, event).is_err() {
+            // Our own types always serialize.
+            return false;
+        }
+        self.line.push(b'\n');
+        let len = self.line.len() as u64;
+        let too_big = self
+            .settings
+            .rotate_bytes
+            .is_some_and(|max| self.size > 0 && self.size + len > max);
+        if too_big || self.is_old() {
+            self.rotate();
+        }
+        if self.file.is_none()
+            && let Err(e) = self.reopen()
+        {
+            self.fail(&e);
+            return false;
+        }
+        let Some(file) = self.file.as_mut() else {
+            return false;
+        };
+        match file.write_all(&self.line) {
+            Ok(()) => {
+                self.size += len;
+                self.buffered += 1;
+                true
+            }
+            Err(e) => {
+                self.fail(&e);
+                false
+            }
+        }
+    }
+
+    fn is_old(&self) -> bool {
+        self.settings
+            .rotate_every
+            .is_some_and(|age| self.opened.elapsed() >= age)
+    }
+
+    /// The file cannot be written: what it buffered is counted lost, and the next write
+    /// reopens it.
+    fn fail(&mut self, error: &io::Error) {
+        self.file = None;
+        let shared = &self.settings.shared;
+        let lost = std::mem::take(&mut self.buffered);
+        shared.dropped.fetch_add(lost, Ordering::Relaxed);
+        shared.dropped_total.fetch_add(lost, Ordering::Relaxed);
+        if !shared.failing.swap(true, Ordering::Relaxed) {
+            tracing::error!(target: AUDIT_TARGET, path = %self.settings.path.display(), %error, "cannot write the audit file");
+        }
+    }
+
+    fn reopen(&mut self) -> io::Result<()> {
+        let (file, size) = open(&self.settings.path)?;
+        self.file = Some(file);
+        self.size = size;
+        self.opened = Instant::now();
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.file.is_none() {
+            // A failed file is retried here too, so an idle writer recovers.
+            if let Err(e) = self.reopen() {
+                self.fail(&e);
+                return Err(e);
+            }
+        }
+        let Some(file) = self.file.as_mut() else {
+            return Err(io::Error::other("the audit file is not open"));
+        };
+        let result = file.flush();
+        match &result {
+            Ok(()) => {
+                let shared = &self.settings.shared;
+                let written = std::mem::take(&mut self.buffered);
+                shared.written.fetch_add(written, Ordering::Relaxed);
+                // Writable again only once something has reached the file.
+                if written > 0 && shared.failing.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(target: AUDIT_TARGET, path = %self.settings.path.display(), "the audit file is writable again");
+                }
+            }
+            Err(e) => self.fail(e),
+        }
+        result
+    }
+
+    /// `path.(N-1)` → `path.N`, ..., `path` → `path.1`, and a new `path`.
+    fn rotate(&mut self) {
+        if let Err(e) = self.flush() {
+            tracing::error!(target: AUDIT_TARGET, error = %e, "cannot flush the audit file before rotating it");
+        }
+        self.file = None;
+        let keep = self.settings.keep;
+        let named = |n: usize| {
+            let mut name = self.settings.path.clone().into_os_string();
+            name.push(format!(".{n}"));
+            PathBuf::from(name)
+        };
+        for n in (1..keep).rev() {
+            match std::fs::rename(named(n), named(n + 1)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    tracing::error!(target: AUDIT_TARGET, error = %e, "cannot rotate an audit file");
+                }
+                _ => {}
+            }
+        }
+        if let Err(e) = std::fs::rename(&self.settings.path, named(1)) {
+            tracing::error!(target: AUDIT_TARGET, error = %e, "cannot rotate the audit file");
+        }
+        if let Err(e) = self.reopen() {
+            self.fail(&e);
+        }
+    }
+}
