@@ -2,7 +2,7 @@
 
 use std::sync::Mutex;
 
-use super::{AuditEvent, AuditSink, PolicyEvent, TokenEvent};
+use super::{AuditEvent, AuditSink, AuditUnavailable, PolicyEvent, TokenEvent};
 
 /// Keeps events in memory. For tests and for inspecting a few requests.
 #[derive(Debug, Default)]
@@ -56,6 +56,14 @@ impl AuditSink for MemoryAuditSink {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(event.clone());
+    }
+
+    fn try_record(&self, event: AuditEvent) -> Result<(), AuditUnavailable> {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(event);
+        Ok(())
     }
 
     fn record_policy(&self, event: &PolicyEvent) {

@@ -49,12 +49,14 @@ pub trait AuditSink: Send + Sync + Debug {
     /// Records one decision.
     fn record(&self, event: &AuditEvent);
 
-    /// Records a decision to admit a request, or says that the sink cannot take it now:
-    /// the enforcer then refuses the request (`503`) instead, so nothing is admitted
-    /// unrecorded. Only a sink configured to deny on overflow ([`Overflow::Deny`]) says
-    /// so; the default records and accepts.
-    fn try_record(&self, event: &AuditEvent) -> Result<(), AuditUnavailable> {
-        self.record(event);
+    /// Takes one decision from the enforcer, which calls this (not [`record`](Self::record))
+    /// and hands the event over, so a sink that keeps it need not copy it. The sink may
+    /// say that it cannot take the event now: if the decision admits a request, the
+    /// enforcer then refuses it (`503`, `audit_unavailable`) instead, so nothing is
+    /// admitted unrecorded. Only a sink configured to deny on overflow
+    /// ([`Overflow::Deny`]) says so; the default calls `record` and accepts.
+    fn try_record(&self, event: AuditEvent) -> Result<(), AuditUnavailable> {
+        self.record(&event);
         Ok(())
     }
 
@@ -82,13 +84,20 @@ impl AuditSink for FanOut {
         }
     }
 
-    /// Records in every sink, and refuses if any of them refused.
-    fn try_record(&self, event: &AuditEvent) -> Result<(), AuditUnavailable> {
+    /// Hands the event to every sink (a copy to all but the last), and refuses if any of
+    /// them refused.
+    fn try_record(&self, event: AuditEvent) -> Result<(), AuditUnavailable> {
+        let Some((last, rest)) = self.0.split_last() else {
+            return Ok(());
+        };
         let mut result = Ok(());
-        for sink in &self.0 {
-            if let Err(e) = sink.try_record(event) {
+        for sink in rest {
+            if let Err(e) = sink.try_record(event.clone()) {
                 result = Err(e);
             }
+        }
+        if let Err(e) = last.try_record(event) {
+            result = Err(e);
         }
         result
     }

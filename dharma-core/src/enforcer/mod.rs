@@ -394,7 +394,7 @@ impl Enforcer {
         identities: Vec<Identity>,
     ) -> Decision {
         let event = self.event(trail, &identities, Outcome::Allow, "allowed", None, 200);
-        if let Err(e) = self.inner.audit.try_record(&event) {
+        if let Err(e) = self.inner.audit.try_record(event) {
             // The sink refuses to let anything through unrecorded.
             return self.deny_authenticated(trail, &identities, UnavailableError::from(e).into());
         }
@@ -432,7 +432,8 @@ impl Enforcer {
             Some(rejection.to_string()),
             rejection.status().as_u16(),
         );
-        self.inner.audit.record(&event);
+        // Refused all the same, whether or not the sink had room.
+        let _ = self.inner.audit.try_record(event);
         let realm = trail.snapshot.topology.realm().cloned();
         let denial = Denial::new(rejection, realm);
         Decision::Deny(match &self.inner.renderer {

@@ -16,7 +16,7 @@ use std::{
     time::Duration,
 };
 
-use super::{AuditEvent, AuditSink, AuditUnavailable, PolicyEvent, TokenEvent};
+use super::{AuditEvent, AuditSink, AuditUnavailable, Outcome, PolicyEvent, TokenEvent};
 
 /// What a [`JsonLinesSink`] does with an event when its queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -94,11 +94,12 @@ enum Message {
 
 /// Writes audit events as JSON lines ([schema](super::json)) to a file.
 ///
-/// Recording an event clones it into a bounded queue and returns: a thread of the sink's
-/// own serializes and writes it, so no request waits on the disk (unless
-/// [`Overflow::Block`] is chosen). The file is appended to, flushed whenever the queue
-/// runs empty, and rotated by size or age (`audit.jsonl` → `audit.jsonl.1` → ...). Drop
-/// the sink (or call [`flush`](Self::flush)) to have everything written.
+/// The enforcer hands each decision over ([`AuditSink::try_record`]); the sink moves it
+/// into a bounded queue and returns, and a thread of the sink's own serializes and writes
+/// it, so no request waits on the disk (unless [`Overflow::Block`] is chosen). The file
+/// is appended to, flushed whenever the queue runs empty, and rotated by size or age
+/// (`audit.jsonl` → `audit.jsonl.1` → ...). Drop the sink (or call
+/// [`flush`](Self::flush)) to have everything written.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -237,17 +238,15 @@ impl AuditSink for JsonLinesSink {
         let _ = self.send(Message::Decision(event.clone()));
     }
 
-    fn try_record(&self, event: &AuditEvent) -> Result<(), AuditUnavailable> {
-        if self.overflow == Overflow::Deny && self.shared.failing.load(Ordering::Relaxed) {
+    fn try_record(&self, event: AuditEvent) -> Result<(), AuditUnavailable> {
+        // Only an admission can be refused; a refusal is recorded if there is room.
+        let strict = self.overflow == Overflow::Deny && event.outcome == Outcome::Allow;
+        if strict && self.shared.failing.load(Ordering::Relaxed) {
             self.shared.drop_one();
             return Err(AuditUnavailable::WriterFailed);
         }
-        let sent = self.send(Message::Decision(event.clone()));
-        if self.overflow == Overflow::Deny {
-            sent
-        } else {
-            Ok(())
-        }
+        let sent = self.send(Message::Decision(event));
+        if strict { sent } else { Ok(()) }
     }
 
     fn record_policy(&self, event: &PolicyEvent) {

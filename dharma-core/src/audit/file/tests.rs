@@ -294,12 +294,13 @@ fn rotates_by_size_and_keeps_the_newest_files() {
 fn rotates_by_age() {
     let dir = Dir::new("age");
     let sink = JsonLinesSink::builder(dir.file())
-        .rotate_every(Duration::from_millis(50))
+        .rotate_every(Duration::from_millis(300))
         .build()
         .unwrap();
     sink.record(&decision("/old"));
     sink.flush().unwrap();
-    std::thread::sleep(Duration::from_millis(120));
+    // Rotated while idle, at 300 ms; the new file is young when the next event comes.
+    std::thread::sleep(Duration::from_millis(400));
     sink.record(&decision("/new"));
     sink.flush().unwrap();
     let old = lines(Path::new(&format!("{}.1", dir.file().display())));

@@ -7,7 +7,7 @@ use std::{
     sync::{
         Arc,
         atomic::Ordering,
-        mpsc::{Receiver, RecvTimeoutError},
+        mpsc::{Receiver, TryRecvError},
     },
     time::{Duration, Instant, SystemTime},
 };
@@ -17,8 +17,9 @@ use serde::Serialize;
 use super::{Message, Shared};
 use crate::audit::{AUDIT_TARGET, EventId, GapEvent};
 
-/// How often an idle writer looks at the clock (age rotation, retrying a failed file).
-const TICK: Duration = Duration::from_millis(250);
+/// The longest an idle writer sleeps between two looks at the queue (and at the clock, for
+/// age rotation and retrying a failed file).
+const IDLE: Duration = Duration::from_millis(20);
 /// Events written between two flushes at most, when the queue never runs empty.
 const BATCH: usize = 4096;
 
@@ -61,15 +62,24 @@ impl Writer {
         })
     }
 
+    /// Polls the queue: a writer parked on the channel would have to be woken by a system
+    /// call in every request that finds it idle, so it sleeps instead (1 ms, doubling up
+    /// to [`IDLE`] while nothing comes) and takes what has queued meanwhile.
     pub(super) fn run(mut self, queue: &Receiver<Message>) {
+        let mut idle = Duration::from_millis(1);
         loop {
-            let mut next = match queue.recv_timeout(TICK) {
-                Ok(message) => Some(message),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => break,
-            };
             let mut taken = 0;
-            while let Some(message) = next {
+            while taken < BATCH {
+                let message = match queue.try_recv() {
+                    Ok(message) => message,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        self.catch_up();
+                        let _ = self.flush();
+                        return;
+                    }
+                };
+                taken += 1;
                 match message {
                     Message::Decision(e) => self.write(&e),
                     Message::Policy(e) => self.write(&e),
@@ -84,20 +94,23 @@ impl Writer {
                         return;
                     }
                 }
-                taken += 1;
-                next = if taken < BATCH {
-                    queue.try_recv().ok()
-                } else {
-                    None
-                };
             }
             self.catch_up();
             let _ = self.flush();
+            if taken == 0 {
+                if self.is_old() && self.size > 0 {
+                    self.rotate();
+                }
+                std::thread::sleep(idle);
+                idle = (idle * 2).min(IDLE);
+            } else if taken < BATCH {
+                idle = Duration::from_millis(1);
+                std::thread::sleep(idle);
+            }
         }
-        let _ = self.flush();
     }
 
-    /// After a batch: reports lost events, and rotates a file that has grown old.
+    /// After a batch: reports lost events.
     fn catch_up(&mut self) {
         let dropped = self.settings.shared.dropped.swap(0, Ordering::Relaxed);
         if dropped > 0 {
@@ -113,9 +126,6 @@ impl Writer {
                     .dropped
                     .fetch_add(dropped, Ordering::Relaxed);
             }
-        }
-        if self.is_old() && self.size > 0 {
-            self.rotate();
         }
     }
 
@@ -139,7 +149,7 @@ impl Writer {
             .settings
             .rotate_bytes
             .is_some_and(|max| self.size > 0 && self.size + len > max);
-        if too_big || self.is_old() {
+        if too_big || (self.is_old() && self.size > 0) {
             self.rotate();
         }
         if self.file.is_none()
