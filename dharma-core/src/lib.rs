@@ -20,6 +20,7 @@ pub mod names;
 pub mod pki;
 pub mod reject;
 mod request;
+pub mod state;
 mod task;
 pub mod transport;
 mod util;

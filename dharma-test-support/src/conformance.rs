@@ -1,7 +1,7 @@
 //! The conformance world and cases: one topology and one list of requests with their
 //! expected outcomes, run against every adapter.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use dharma_core::{
     Enforcer,
@@ -12,6 +12,7 @@ use dharma_core::{
     mechanism::jwt::{IssuerSpec, JwtVerifier, VerifyingKey},
     mechanism::network::NetworkVerifier,
     model::{Domain, Endpoint, Topology},
+    state::{MemoryReplayGuard, MemoryRevocations, Revocation},
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -96,6 +97,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/shop.Health/Check"),
     ("POST", "/shop.Orders/Get"),
     ("POST", "/shop.Orders/Create"),
+    ("POST", "/shop.Orders/Redeem"),
     ("POST", "/shop.Admin/Purge"),
     ("POST", "/shop.Catalog/List"),
     ("POST", "/shop.Catalog/Browse"),
@@ -173,6 +175,12 @@ pub fn world() -> World {
                 .scopes(["orders:write"]),
         )
         .endpoint(
+            Endpoint::boundary("shop", "/shop.Orders/Redeem")
+                .methods(["POST"])
+                .scopes(["orders:read"])
+                .one_time(),
+        )
+        .endpoint(
             Endpoint::boundary("shop", "/shop.Admin/Purge")
                 .methods(["POST"])
                 .claim_equals("role", "admin"),
@@ -215,6 +223,25 @@ pub fn world() -> World {
         .build()
         .unwrap();
     let audit = Arc::new(MemoryAuditSink::default());
+    // Revoked a minute ago: the token `revoked` by its id, and every token of `mallory`
+    // issued until then.
+    let revoked = claims(ISS, "shop", "orders:read");
+    let revocations = Arc::new(MemoryRevocations::default());
+    let minute_ago = std::time::SystemTime::now() - Duration::from_secs(60);
+    for revocation in [
+        Revocation::Token {
+            issuer: ISS.into(),
+            token_id: revoked["jti"].as_str().unwrap().into(),
+        },
+        Revocation::Subject {
+            issuer: ISS.into(),
+            subject: "mallory".into(),
+        },
+    ] {
+        revocations
+            .insert(&revocation, minute_ago, Duration::from_secs(3600))
+            .unwrap();
+    }
     let enforcer = Enforcer::builder(topology)
         .mechanism(
             "loopback",
@@ -239,12 +266,22 @@ pub fn world() -> World {
             ])),
         )
         .mechanism("remote-jwt", Arc::new(remote))
+        .replay_guard(Arc::new(MemoryReplayGuard::default()))
+        .revocations(revocations)
         .audit(audit.clone())
         .build()
         .unwrap();
 
     let mut tokens = HashMap::new();
     tokens.insert("read", key.sign(&claims(ISS, "shop", "orders:read")));
+    tokens.insert("once", key.sign(&claims(ISS, "shop", "orders:read")));
+    tokens.insert("revoked", key.sign(&revoked));
+    let mut mallory = claims(ISS, "shop", "orders:read");
+    mallory["sub"] = json!("mallory");
+    mallory["iat"] = json!(crate::now() - 120);
+    tokens.insert("mallory_before", key.sign(&mallory));
+    mallory["iat"] = json!(crate::now());
+    tokens.insert("mallory_after", key.sign(&mallory));
     tokens.insert("write", key.sign(&claims(ISS, "shop", "orders:write")));
     let mut admin = claims(ISS, "shop", "orders:read");
     admin["role"] = json!("admin");

@@ -10,6 +10,7 @@ use crate::{
     clock::Clock,
     mechanism::{BackgroundTask, BuildContext, Instance, MechanismKind, Verifier},
     reject::DenialRenderer,
+    state::{ReplayGuard, RevocationList},
     transport::HttpClient,
 };
 
@@ -19,6 +20,8 @@ pub struct ConfigLoader {
     config: Config,
     options: Options,
     audit: Option<Arc<dyn AuditSink>>,
+    replay: Option<Arc<dyn ReplayGuard>>,
+    revocations: Option<Arc<dyn RevocationList>>,
     renderer: Option<DenialRenderer>,
     watch: bool,
 }
@@ -52,6 +55,8 @@ impl ConfigLoader {
                 clock: None,
             },
             audit: None,
+            replay: None,
+            revocations: None,
             renderer: None,
             watch: false,
         }
@@ -82,6 +87,19 @@ impl ConfigLoader {
     /// The audit sink.
     pub fn audit(mut self, audit: Arc<dyn AuditSink>) -> Self {
         self.audit = Some(audit);
+        self
+    }
+    /// The replay guard for the file's one-time endpoints (see
+    /// [`EnforcerBuilder::replay_guard`](crate::EnforcerBuilder::replay_guard)); loading
+    /// a file with one-time endpoints fails without one.
+    pub fn replay_guard(mut self, guard: Arc<dyn ReplayGuard>) -> Self {
+        self.replay = Some(guard);
+        self
+    }
+    /// The revocation list (see
+    /// [`EnforcerBuilder::revocations`](crate::EnforcerBuilder::revocations)).
+    pub fn revocations(mut self, list: Arc<dyn RevocationList>) -> Self {
+        self.revocations = Some(list);
         self
     }
     /// Renders denial bodies with `renderer` (see
@@ -122,6 +140,12 @@ impl ConfigLoader {
         }
         if let Some(renderer) = self.renderer {
             enforcer = enforcer.render_denials(renderer);
+        }
+        if let Some(guard) = self.replay {
+            enforcer = enforcer.replay_guard(guard);
+        }
+        if let Some(list) = self.revocations {
+            enforcer = enforcer.revocations(list);
         }
         let source = self.config.source.clone();
         let digest = self.config.digest;

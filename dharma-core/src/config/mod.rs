@@ -63,6 +63,12 @@
 //! | `custom` | none: register the verifier with [`ConfigLoader::mechanism`] |
 //! | yours | register a [`MechanismKind`](crate::mechanism::MechanismKind) with [`ConfigLoader::kind`] |
 //!
+//! Endpoint keys: `domain`, `path`, `exposure` (`interior`, `boundary`,
+//! `interior+boundary`, `public`), `name`, `methods`, `scopes`, `claims`,
+//! `allow_identified`, `optional`, `one_time` (admit each token once: give the loader a
+//! [`ReplayGuard`](crate::state::ReplayGuard) with [`ConfigLoader::replay_guard`]) and
+//! `on_store_failure` (`closed`, the default, or `open`).
+//!
 //! Claim rules: a plain value means "equals"; `{ present = true }` and
 //! `{ contains = value }` are the other forms. Unknown keys are errors, and every error
 //! names the key or item it is about.

@@ -11,6 +11,7 @@ use super::{
     kinds::{CUSTOM, Kinds, Parsed, section},
 };
 use crate::model::{ClaimRule, Domain, Endpoint, Topology, Unmatched};
+use crate::state::FailMode;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -84,6 +85,14 @@ struct EndpointSection {
     allow_identified: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     optional: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    one_time: bool,
+    #[serde(default, skip_serializing_if = "is_closed")]
+    on_store_failure: FailMode,
+}
+
+fn is_closed(mode: &FailMode) -> bool {
+    *mode == FailMode::Closed
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize)]
@@ -215,6 +224,10 @@ impl File {
             if e.optional {
                 b = b.optional();
             }
+            if e.one_time {
+                b = b.one_time();
+            }
+            b = b.on_store_failure(e.on_store_failure);
             for (claim, value) in &e.claims {
                 let rule = claim_rule(value).ok_or(ConfigError::ClaimRule {
                     index,

@@ -33,6 +33,7 @@
 mod snapshot;
 #[cfg(test)]
 mod tests;
+mod token_state;
 
 use std::{
     fmt,
@@ -55,13 +56,16 @@ use crate::{
     error::{MalformedRequest, Rejection, UnavailableError},
     mechanism::{BranchOutcome, Verifier},
     model::{
-        Classified, Endpoint, Exposure, Topology, TopologyError, Unmatched, check_request_path,
+        Classified, Endpoint, Exposure, Topology, TopologyError, TopologyErrorKind, Unmatched,
+        check_request_path,
     },
     names::MechanismName,
     reject::{Denial, DenialRenderer},
     request::RequestView,
+    state::{ReplayGuard, RevocationList},
     util::truncate,
 };
+use token_state::Checked;
 
 /// The outcome of [`Enforcer::decide`].
 #[derive(Debug)]
@@ -110,6 +114,8 @@ struct Inner {
     audit: Arc<dyn AuditSink>,
     clock: Arc<dyn Clock>,
     renderer: Option<DenialRenderer>,
+    replay: Option<Arc<dyn ReplayGuard>>,
+    revocations: Option<Arc<dyn RevocationList>>,
     /// The last revision handed out; reloads are numbered in the order they are applied.
     revisions: AtomicU64,
     /// Serializes reloads, so revisions are applied in order.
@@ -140,9 +146,24 @@ pub struct EnforcerBuilder {
     audit: Arc<dyn AuditSink>,
     clock: Arc<dyn Clock>,
     renderer: Option<DenialRenderer>,
+    replay: Option<Arc<dyn ReplayGuard>>,
+    revocations: Option<Arc<dyn RevocationList>>,
 }
 
 impl EnforcerBuilder {
+    /// Remembers tokens used at one-time endpoints ([`EndpointBuilder::one_time`]);
+    /// required if the topology has any.
+    ///
+    /// [`EndpointBuilder::one_time`]: crate::model::EndpointBuilder::one_time
+    pub fn replay_guard(mut self, guard: Arc<dyn ReplayGuard>) -> Self {
+        self.replay = Some(guard);
+        self
+    }
+    /// Refuses revoked tokens on every request (see [`Enforcer::revoke`]).
+    pub fn revocations(mut self, list: Arc<dyn RevocationList>) -> Self {
+        self.revocations = Some(list);
+        self
+    }
     /// The instance behind a mechanism name of the topology.
     pub fn mechanism(mut self, name: &str, verifier: Arc<dyn Verifier>) -> Self {
         self.mechanisms.insert(name, verifier);
@@ -174,6 +195,7 @@ impl EnforcerBuilder {
     }
     /// Finishes the enforcer: fails if the topology names a mechanism with no instance.
     pub fn build(self) -> Result<Enforcer, TopologyError> {
+        needs_replay_guard(&self.topology, self.replay.is_some())?;
         let snapshot = Snapshot::bind(self.topology, &self.mechanisms, 1)?;
         Ok(Enforcer {
             inner: Arc::new(Inner {
@@ -181,10 +203,23 @@ impl EnforcerBuilder {
                 audit: self.audit,
                 clock: self.clock,
                 renderer: self.renderer,
+                replay: self.replay,
+                revocations: self.revocations,
                 revisions: AtomicU64::new(1),
                 reloading: std::sync::Mutex::new(()),
             }),
         })
+    }
+}
+
+/// Refuses a topology with one-time endpoints for an enforcer without a replay guard.
+fn needs_replay_guard(topology: &Topology, has_guard: bool) -> Result<(), TopologyError> {
+    match topology.endpoints().iter().find(|e| e.one_time()) {
+        Some(e) if !has_guard => Err(TopologyError::new(
+            format!("endpoint {:?}", e.name()),
+            TopologyErrorKind::NoReplayGuard,
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -196,6 +231,8 @@ struct Trail<'r, 'a> {
     lane: Option<Lane>,
     mechanism: Option<MechanismName>,
     branches: Vec<BranchOutcome>,
+    /// The reason an admission is audited with.
+    allowed: &'static str,
 }
 
 impl Enforcer {
@@ -207,6 +244,8 @@ impl Enforcer {
             audit: Arc::new(TracingAuditSink),
             clock: Arc::new(SystemClock),
             renderer: None,
+            replay: None,
+            revocations: None,
         }
     }
 
@@ -246,7 +285,9 @@ impl Enforcer {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         let revision = self.inner.revisions.load(Ordering::Relaxed) + 1;
-        match Snapshot::bind(topology, mechanisms, revision) {
+        let bound = needs_replay_guard(&topology, self.inner.replay.is_some())
+            .and_then(|()| Snapshot::bind(topology, mechanisms, revision));
+        match bound {
             Ok(snapshot) => {
                 self.inner.revisions.store(revision, Ordering::Relaxed);
                 self.inner.current.store(Arc::new(snapshot));
@@ -295,6 +336,7 @@ impl Enforcer {
             lane: None,
             mechanism: None,
             branches: Vec::new(),
+            allowed: "allowed",
         };
         if request.has_unsupported_method() {
             return self.deny(&trail, MalformedRequest::Method.into());
@@ -384,6 +426,11 @@ impl Enforcer {
         if let Err(rejection) = checked {
             return self.deny_authenticated(&trail, &identities, rejection);
         }
+        match self.check_token_state(endpoint, &identities).await {
+            Ok(Checked::Fresh) => {}
+            Ok(Checked::Unchecked) => trail.allowed = "allowed_unchecked",
+            Err(rejection) => return self.deny_authenticated(&trail, &identities, rejection),
+        }
         self.allow(&trail, Some(endpoint), identities)
     }
 
@@ -393,7 +440,7 @@ impl Enforcer {
         endpoint: Option<&Endpoint>,
         identities: Vec<Identity>,
     ) -> Decision {
-        let event = self.event(trail, &identities, Outcome::Allow, "allowed", None, 200);
+        let event = self.event(trail, &identities, Outcome::Allow, trail.allowed, None, 200);
         if let Err(e) = self.inner.audit.try_record(event) {
             // The sink refuses to let anything through unrecorded.
             return self.deny_authenticated(trail, &identities, UnavailableError::from(e).into());

@@ -148,6 +148,9 @@ pub enum ForbiddenReason {
         /// The claim's name.
         claim: Arc<str>,
     },
+    /// The endpoint admits tokens once, and the principal was not established by a token.
+    #[error("the endpoint admits a token once, and the principal presented none")]
+    OneTimeWithoutToken,
 }
 
 /// What a mechanism depended on and could not reach.
@@ -160,10 +163,29 @@ pub enum UnavailableError {
     /// The introspection endpoint failed, timed out or answered nonsense.
     #[error(transparent)]
     Introspection(#[from] IntrospectionError),
+    /// The replay guard or the revocation list cannot answer, and the endpoint fails
+    /// closed.
+    #[error(transparent)]
+    TokenState(#[from] StoreError),
     /// The audit sink cannot record the decision, and it is configured to refuse
     /// requests until it can.
     #[error(transparent)]
     Audit(#[from] AuditUnavailable),
+}
+
+/// Why a token store cannot answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store is full: it refuses to forget what it holds to make room.
+    #[error("the token store is full")]
+    Full,
+    /// The store cannot be reached, or answered nonsense.
+    #[error("the token store is unavailable: {0}")]
+    Unavailable(String),
+    /// The store's copy of shared state is older than it may be.
+    #[error("the token store's copy is stale (last synchronized {0:?} ago)")]
+    Stale(std::time::Duration),
 }
 
 /// Why an audit sink cannot take an event now.
@@ -222,6 +244,7 @@ impl Rejection {
             Self::Forbidden(ForbiddenReason::UntrustedNetwork(_)) => "untrusted_network",
             Self::Forbidden(ForbiddenReason::UnknownPeer) => "unknown_peer",
             Self::Forbidden(ForbiddenReason::NoForwardedClient) => "forwarded_client_unknown",
+            Self::Forbidden(ForbiddenReason::OneTimeWithoutToken) => "one_time_token_required",
             Self::NotAuthenticated => "no_authenticated_principal",
             Self::Certificate(e) => e.code(),
             Self::NoEndpoint => "no_endpoint",
@@ -230,6 +253,7 @@ impl Rejection {
             Self::Unavailable(UnavailableError::KeySource(_)) => "key_source_unavailable",
             Self::Unavailable(UnavailableError::Introspection(_)) => "introspection_unavailable",
             Self::Unavailable(UnavailableError::Audit(_)) => "audit_unavailable",
+            Self::Unavailable(UnavailableError::TokenState(_)) => "token_state_unavailable",
             Self::Branches { .. } => "branches",
         }
     }

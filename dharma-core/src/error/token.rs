@@ -94,6 +94,12 @@ pub enum TokenError {
     /// The key that verified a cached token has left the key set.
     #[error("the signing key is no longer published")]
     KeyRevoked,
+    /// The token was revoked (by its id, its subject or its client).
+    #[error("token is revoked")]
+    Revoked,
+    /// The endpoint admits a token once, and this one was used before.
+    #[error("token was already used")]
+    Replayed,
 }
 
 impl TokenError {
@@ -120,6 +126,8 @@ impl TokenError {
             Self::UnverifiableConfirmation => "token_confirmation_unverifiable",
             Self::Inactive => "token_inactive",
             Self::UnsupportedTokenType => "token_type_unsupported",
+            Self::Revoked => "token_revoked",
+            Self::Replayed => "token_replayed",
         }
     }
 

@@ -16,6 +16,7 @@ use http::Method;
 use serde_json::Value;
 
 use super::path::PathPattern;
+use crate::state::FailMode;
 use crate::{
     context::{Claims, Lane},
     error::{ForbiddenReason, Rejection},
@@ -142,6 +143,8 @@ pub struct Endpoint {
     pub(super) hierarchical: bool,
     pub(super) allow_identified: bool,
     pub(super) optional: bool,
+    pub(super) one_time: bool,
+    pub(super) on_store_failure: FailMode,
     /// The mechanisms that may admit a request, fast lane first, each with its position
     /// in [`Topology::mechanisms`](super::Topology::mechanisms).
     pub(super) lanes: Vec<(Lane, MechanismName, usize)>,
@@ -209,6 +212,16 @@ impl Endpoint {
         self.optional
     }
 
+    /// Whether a token is admitted here once only.
+    pub fn one_time(&self) -> bool {
+        self.one_time
+    }
+
+    /// What to do when the replay guard or the revocation list cannot answer.
+    pub fn on_store_failure(&self) -> FailMode {
+        self.on_store_failure
+    }
+
     pub(crate) fn lanes(&self) -> &[(Lane, MechanismName, usize)] {
         &self.lanes
     }
@@ -244,6 +257,8 @@ pub struct EndpointBuilder {
     pub(super) claims: Vec<(String, ClaimRule)>,
     pub(super) allow_identified: bool,
     pub(super) optional: bool,
+    pub(super) one_time: bool,
+    pub(super) on_store_failure: FailMode,
 }
 
 impl EndpointBuilder {
@@ -258,7 +273,25 @@ impl EndpointBuilder {
             claims: Vec::new(),
             allow_identified: false,
             optional: false,
+            one_time: false,
+            on_store_failure: FailMode::Closed,
         }
+    }
+
+    /// Admits each token once (by issuer and `jti`, or digest), for as long as it lives:
+    /// a second request with it is refused (`401`, `token_replayed`), at this instance or,
+    /// with a shared [`ReplayGuard`](crate::state::ReplayGuard), at any other. The enforcer
+    /// needs a replay guard.
+    pub fn one_time(mut self) -> Self {
+        self.one_time = true;
+        self
+    }
+
+    /// What to do when the replay guard or the revocation list cannot answer (default
+    /// [`FailMode::Closed`]: refuse with `503`).
+    pub fn on_store_failure(mut self, mode: FailMode) -> Self {
+        self.on_store_failure = mode;
+        self
     }
 
     /// Makes credentials optional: a request that carries none is admitted as anonymous

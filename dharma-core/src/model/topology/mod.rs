@@ -97,6 +97,12 @@ pub enum TopologyErrorKind {
     /// anonymous caller meets), or is public (which needs none anyway).
     #[error("optional credentials with requirements, or on a public endpoint")]
     OptionalMisused,
+    /// One-time use on a public endpoint, which reads no token.
+    #[error("one-time use on a public endpoint, which reads no token")]
+    OneTimeOnPublic,
+    /// An endpoint admits tokens once, and the enforcer has no replay guard.
+    #[error("the endpoint admits tokens once, and the enforcer has no replay guard")]
+    NoReplayGuard,
     /// The path pattern cannot be routed beside another one: a parameter and a tail at
     /// the same position, which axum's router refuses too.
     #[error(
@@ -383,6 +389,12 @@ fn build_endpoint(
             TopologyErrorKind::OptionalMisused,
         ));
     }
+    if spec.one_time && spec.exposure == Exposure::Public {
+        return Err(TopologyError::new(
+            item(),
+            TopologyErrorKind::OneTimeOnPublic,
+        ));
+    }
     let scopes = spec
         .scopes
         .iter()
@@ -430,6 +442,8 @@ fn build_endpoint(
         hierarchical,
         allow_identified: spec.allow_identified,
         optional: spec.optional,
+        one_time: spec.one_time,
+        on_store_failure: spec.on_store_failure,
         lanes,
     })
 }
