@@ -17,6 +17,7 @@ pub mod conformance;
 pub mod idp;
 pub mod keys;
 pub mod pki;
+pub mod redis;
 pub mod server;
 pub mod tls;
 

@@ -55,17 +55,31 @@ impl MemoryReplayGuard {
         }
     }
 
-    fn record(
+    fn shard(&self, token: &TokenFacts<'_>) -> Option<std::sync::MutexGuard<'_, Shard>> {
+        let index = self.hasher.hash_one((token.issuer, token.token_id)) as usize % SHARDS;
+        let shard = self.shards.get(index)?;
+        Some(shard.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Forgets a use of `token` (a local guard in front of a shared one forgets what the
+    /// shared one could not confirm).
+    pub fn forget(&self, token: &TokenFacts<'_>) {
+        if let Some(mut shard) = self.shard(token) {
+            shard.remove(&(Box::from(token.issuer), Box::from(token.token_id)));
+        }
+    }
+
+    /// Records a use of `token` at once (the guard is in memory); see
+    /// [`ReplayGuard::first_use`].
+    pub fn record(
         &self,
         token: &TokenFacts<'_>,
         now: SystemTime,
         until: SystemTime,
     ) -> Result<bool, StoreError> {
-        let index = self.hasher.hash_one((token.issuer, token.token_id)) as usize % SHARDS;
-        let Some(shard) = self.shards.get(index) else {
+        let Some(mut shard) = self.shard(token) else {
             return Err(StoreError::Unavailable("no shard".into()));
         };
-        let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
         let key = (Box::from(token.issuer), Box::from(token.token_id));
         if let Some(expires) = shard.get(&key)
             && *expires > now

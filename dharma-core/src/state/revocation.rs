@@ -52,6 +52,34 @@ impl Revocation {
             Self::Client { .. } => "client",
         }
     }
+    /// A revocation from its [`kind`](Self::kind), issuer and value (the token id,
+    /// subject or client); `None` for an unknown kind.
+    pub fn from_parts(kind: &str, issuer: &str, value: &str) -> Option<Self> {
+        let (issuer, value) = (issuer.to_owned(), value.to_owned());
+        match kind {
+            "token" => Some(Self::Token {
+                issuer,
+                token_id: value,
+            }),
+            "subject" => Some(Self::Subject {
+                issuer,
+                subject: value,
+            }),
+            "client" => Some(Self::Client {
+                issuer,
+                client: value,
+            }),
+            _ => None,
+        }
+    }
+    /// The issuer of the tokens it concerns.
+    pub fn issuer(&self) -> &str {
+        self.slot().1
+    }
+    /// The token id, subject or client it names.
+    pub fn value(&self) -> &str {
+        self.slot().2
+    }
     fn slot(&self) -> (usize, &str, &str) {
         match self {
             Self::Token { issuer, token_id } => (0, issuer, token_id),
