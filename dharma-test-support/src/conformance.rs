@@ -4,14 +4,15 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use dharma_core::{
-    Enforcer,
+    Enforcer, IdentityKind, Lane, Rejection,
     audit::MemoryAuditSink,
+    error::ForbiddenReason,
     jwks::CachePolicy,
     mechanism::api_key::ApiKeyVerifier,
     mechanism::combine::AnyOf,
     mechanism::jwt::{IssuerSpec, JwtVerifier, VerifyingKey},
     mechanism::network::NetworkVerifier,
-    model::{Domain, Endpoint, Topology},
+    model::{AuthorizationRequest, Authorizer, Domain, Endpoint, Rule, Topology},
     state::{MemoryReplayGuard, MemoryRevocations, Revocation},
 };
 use serde::Deserialize;
@@ -110,6 +111,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/docs/admin/{*rest}"),
     ("GET", "/docs/{*rest}"),
     ("GET", "/reports/{id}"),
+    ("POST", "/shop.Orders/Refund"),
+    ("POST", "/shop.Orders/Export"),
+    ("POST", "/shop.Orders/Bulk"),
+    ("POST", "/shop.Orders/Cancel"),
+    ("POST", "/shop.Orders/Ship"),
+    ("GET", "/accounts/{id}"),
 ];
 
 /// The prefix of the nested router (axum `nest`, actix-web `scope`) and its routes.
@@ -131,6 +138,19 @@ impl std::fmt::Debug for World {
 }
 
 const ISS: &str = "https://idp.shop.example";
+
+/// Allows members of the organisation `acme` (the `org` claim): a rule written in code.
+#[derive(Debug)]
+struct OrgMember;
+
+impl Authorizer for OrgMember {
+    fn authorize(&self, request: &AuthorizationRequest<'_>) -> Result<(), Rejection> {
+        match request.principal.claims().str("org") {
+            Some("acme") => Ok(()),
+            _ => Err(ForbiddenReason::Authorizer("not a member of acme".into()).into()),
+        }
+    }
+}
 
 /// Builds the world: a shop domain (boundary endpoints behind a JWT or an API key,
 /// interior ones trusted on loopback) and a vault domain trusted only from 10.0.0.0/8,
@@ -219,6 +239,46 @@ pub fn world() -> World {
                 .methods(["GET"])
                 .claim_equals("role", "admin"),
         )
+        .endpoint(
+            Endpoint::boundary("shop", "/shop.Orders/Refund")
+                .methods(["POST"])
+                .rule(Rule::role("support")),
+        )
+        .endpoint(
+            Endpoint::boundary("shop", "/accounts/{id}")
+                .methods(["GET"])
+                .rule(Rule::any([
+                    Rule::claim("role").equals("admin"),
+                    Rule::claim("sub").equals_param("id"),
+                ])),
+        )
+        .endpoint(
+            Endpoint::boundary("shop", "/shop.Orders/Export")
+                .methods(["POST"])
+                .rule(Rule::all([
+                    Rule::lane(Lane::Access),
+                    Rule::not(Rule::claim("suspended").equals(true)),
+                ])),
+        )
+        .endpoint(
+            Endpoint::boundary("shop", "/shop.Orders/Bulk")
+                .methods(["POST"])
+                .rule(Rule::kind(IdentityKind::ClientApp)),
+        )
+        .endpoint(
+            Endpoint::boundary("shop", "/shop.Orders/Cancel")
+                .methods(["POST"])
+                .rule(Rule::authorizer("org-member")),
+        )
+        .endpoint(
+            Endpoint::boundary("shop", "/shop.Orders/Ship")
+                .methods(["POST"])
+                .rule(Rule::all([
+                    Rule::claim("region").one_of(["eu", "us"]),
+                    Rule::claim("email").exists(),
+                ])),
+        )
+        .roles_claim("realm_access.roles")
         .realm("shop")
         .build()
         .unwrap();
@@ -267,6 +327,7 @@ pub fn world() -> World {
         )
         .mechanism("remote-jwt", Arc::new(remote))
         .replay_guard(Arc::new(MemoryReplayGuard::default()))
+        .authorizer("org-member", Arc::new(OrgMember))
         .revocations(revocations)
         .audit(audit.clone())
         .build()
@@ -282,6 +343,19 @@ pub fn world() -> World {
     tokens.insert("mallory_before", key.sign(&mallory));
     mallory["iat"] = json!(crate::now());
     tokens.insert("mallory_after", key.sign(&mallory));
+    let mut support = claims(ISS, "shop", "orders:read");
+    support["realm_access"] = json!({"roles": ["support"]});
+    support["org"] = json!("acme");
+    support["region"] = json!("eu");
+    support["email"] = json!("sam@shop.example");
+    tokens.insert("support", key.sign(&support));
+    let mut suspended = claims(ISS, "shop", "orders:read");
+    suspended["suspended"] = json!(true);
+    tokens.insert("suspended", key.sign(&suspended));
+    let mut machine = claims(ISS, "shop", "orders:read");
+    machine["sub"] = json!("batch-app");
+    machine["client_id"] = json!("batch-app");
+    tokens.insert("machine", key.sign(&machine));
     tokens.insert("write", key.sign(&claims(ISS, "shop", "orders:write")));
     let mut admin = claims(ISS, "shop", "orders:read");
     admin["role"] = json!("admin");

@@ -22,6 +22,7 @@ pub struct ConfigLoader {
     audit: Option<Arc<dyn AuditSink>>,
     replay: Option<Arc<dyn ReplayGuard>>,
     revocations: Option<Arc<dyn RevocationList>>,
+    authorizers: Vec<(String, Arc<dyn crate::model::Authorizer>)>,
     renderer: Option<DenialRenderer>,
     watch: bool,
 }
@@ -57,6 +58,7 @@ impl ConfigLoader {
             audit: None,
             replay: None,
             revocations: None,
+            authorizers: Vec::new(),
             renderer: None,
             watch: false,
         }
@@ -94,6 +96,12 @@ impl ConfigLoader {
     /// a file with one-time endpoints fails without one.
     pub fn replay_guard(mut self, guard: Arc<dyn ReplayGuard>) -> Self {
         self.replay = Some(guard);
+        self
+    }
+    /// Registers an authorizer the file's rules name (see
+    /// [`EnforcerBuilder::authorizer`](crate::EnforcerBuilder::authorizer)).
+    pub fn authorizer(mut self, name: &str, authorizer: Arc<dyn crate::model::Authorizer>) -> Self {
+        self.authorizers.push((name.to_owned(), authorizer));
         self
     }
     /// The revocation list (see
@@ -146,6 +154,9 @@ impl ConfigLoader {
         }
         if let Some(list) = self.revocations {
             enforcer = enforcer.revocations(list);
+        }
+        for (name, authorizer) in self.authorizers {
+            enforcer = enforcer.authorizer(&name, authorizer);
         }
         let source = self.config.source.clone();
         let digest = self.config.digest;

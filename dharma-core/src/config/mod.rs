@@ -65,17 +65,28 @@
 //!
 //! Endpoint keys: `domain`, `path`, `exposure` (`interior`, `boundary`,
 //! `interior+boundary`, `public`), `name`, `methods`, `scopes`, `claims`,
-//! `allow_identified`, `optional`, `one_time` (admit each token once: give the loader a
+//! `allow_identified`, `optional`, `rule` (see below), `one_time` (admit each token once: give the loader a
 //! [`ReplayGuard`](crate::state::ReplayGuard) with [`ConfigLoader::replay_guard`]) and
 //! `on_store_failure` (`closed`, the default, or `open`).
 //!
 //! Claim rules: a plain value means "equals"; `{ present = true }` and
-//! `{ contains = value }` are the other forms. Unknown keys are errors, and every error
+//! `{ contains = value }` are the other forms.
+//!
+//! A `rule` is a table of one form ([`Rule`](crate::model::Rule)): `{ role = "admin" }`
+//! (the claim `[enforcer] roles_claim` names, `roles` by default, dotted for nested objects);
+//! `{ claim = "a.b", equals = v }` or `contains = v`, `one_of = [..]`, `exists = true`,
+//! `equals_param = "id"` (the path parameter); `{ scope = "s" }`; `{ kind = "workload" }`
+//! (`end_user`, `client_app`, `workload`, `domain`); `{ from_domain = "outer" }`;
+//! `{ lane = "trust" }` (`access`, ...); `{ authorizer = "name" }` (registered in code with
+//! [`EnforcerBuilder::authorizer`](crate::EnforcerBuilder::authorizer)); and
+//! `{ all = [..] }`, `{ any = [..] }`, `{ not = {..} }`. Unknown keys are errors, and every error
 //! names the key or item it is about.
 
 mod kinds;
 mod load;
 mod policy;
+#[cfg(test)]
+mod rule_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(feature = "watch")]
@@ -160,6 +171,14 @@ pub enum ConfigError {
         index: usize,
         /// The claim.
         claim: String,
+    },
+    /// A rule does not have one form.
+    #[error("endpoints[{index}].rule: {problem}")]
+    Rule {
+        /// The endpoint's position.
+        index: usize,
+        /// What is wrong, and where in the rule.
+        problem: String,
     },
     /// The domains and endpoints do not form a valid topology.
     #[error(transparent)]

@@ -10,8 +10,9 @@ use super::{
     ConfigError,
     kinds::{CUSTOM, Kinds, Parsed, section},
 };
-use crate::model::{ClaimRule, Domain, Endpoint, Topology, Unmatched};
+use crate::model::{ClaimRule, Domain, Endpoint, Rule, Topology, Unmatched};
 use crate::state::FailMode;
+use crate::{IdentityKind, Lane};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +36,8 @@ struct EnforcerSection {
     realm: Option<String>,
     #[serde(default)]
     preflight: PreflightSetting,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles_claim: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize)]
@@ -85,10 +88,173 @@ struct EndpointSection {
     allow_identified: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     optional: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<RuleSection>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     one_time: bool,
     #[serde(default, skip_serializing_if = "is_closed")]
     on_store_failure: FailMode,
+}
+
+/// A rule as written: a table with exactly one form (see the module documentation).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    all: Option<Vec<RuleSection>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    any: Option<Vec<RuleSection>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not: Option<Box<RuleSection>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    claim: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exists: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    equals: Option<toml::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contains: Option<toml::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    one_of: Option<Vec<toml::Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    equals_param: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<KindSetting>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from_domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lane: Option<LaneSetting>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authorizer: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum KindSetting {
+    EndUser,
+    ClientApp,
+    Workload,
+    Domain,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum LaneSetting {
+    Trust,
+    Access,
+    Public,
+    Anonymous,
+}
+
+impl RuleSection {
+    /// The rule, or what is wrong with it (`at` says where, as `any[1].not`).
+    fn to_rule(&self, at: &str) -> Result<Rule, String> {
+        let problem = |what: &str| Err(format!("{at}: {what}"));
+        let nested = |list: &[RuleSection], name: &str| {
+            list.iter()
+                .enumerate()
+                .map(|(i, r)| r.to_rule(&format!("{at}.{name}[{i}]")))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let tests = [
+            self.exists.is_some(),
+            self.equals.is_some(),
+            self.contains.is_some(),
+            self.one_of.is_some(),
+            self.equals_param.is_some(),
+        ];
+        let forms = [
+            self.all.is_some(),
+            self.any.is_some(),
+            self.not.is_some(),
+            self.scope.is_some(),
+            self.role.is_some(),
+            self.claim.is_some(),
+            self.kind.is_some(),
+            self.from_domain.is_some(),
+            self.lane.is_some(),
+            self.authorizer.is_some(),
+        ];
+        if forms.iter().filter(|f| **f).count() != 1 {
+            return problem(
+                "use exactly one of all, any, not, scope, role, claim, kind, from_domain, lane, authorizer",
+            );
+        }
+        let test_count = tests.iter().filter(|t| **t).count();
+        if self.claim.is_some() != (test_count == 1) || test_count > 1 {
+            return problem(
+                "a claim takes exactly one of exists, equals, contains, one_of, equals_param (and they need a claim)",
+            );
+        }
+        let json =
+            |v: &toml::Value| to_json(v).ok_or_else(|| format!("{at}: a value JSON cannot hold"));
+        Ok(match self {
+            Self {
+                all: Some(list), ..
+            } => Rule::all(nested(list, "all")?),
+            Self {
+                any: Some(list), ..
+            } => Rule::any(nested(list, "any")?),
+            Self {
+                not: Some(rule), ..
+            } => Rule::not(rule.to_rule(&format!("{at}.not"))?),
+            Self { scope: Some(s), .. } => {
+                Rule::scope(s).map_err(|e| format!("{at}.scope: {e}"))?
+            }
+            Self { role: Some(r), .. } => Rule::role(r),
+            Self { kind: Some(k), .. } => Rule::kind(match k {
+                KindSetting::EndUser => IdentityKind::EndUser,
+                KindSetting::ClientApp => IdentityKind::ClientApp,
+                KindSetting::Workload => IdentityKind::Workload,
+                KindSetting::Domain => IdentityKind::Domain,
+            }),
+            Self {
+                from_domain: Some(d),
+                ..
+            } => Rule::from_domain(d),
+            Self { lane: Some(l), .. } => Rule::lane(match l {
+                LaneSetting::Trust => Lane::Trust,
+                LaneSetting::Access => Lane::Access,
+                LaneSetting::Public => Lane::Public,
+                LaneSetting::Anonymous => Lane::Anonymous,
+            }),
+            Self {
+                authorizer: Some(a),
+                ..
+            } => Rule::authorizer(a),
+            Self { claim: Some(c), .. } => {
+                let claim = Rule::claim(c);
+                match self {
+                    Self {
+                        exists: Some(true), ..
+                    } => claim.exists(),
+                    Self {
+                        exists: Some(false),
+                        ..
+                    } => Rule::not(Rule::claim(c).exists()),
+                    Self {
+                        equals: Some(v), ..
+                    } => claim.equals(json(v)?),
+                    Self {
+                        contains: Some(v), ..
+                    } => claim.contains(json(v)?),
+                    Self {
+                        one_of: Some(vs), ..
+                    } => claim.one_of(vs.iter().map(json).collect::<Result<Vec<_>, _>>()?),
+                    Self {
+                        equals_param: Some(p),
+                        ..
+                    } => claim.equals_param(p),
+                    _ => return problem("a claim needs a test"),
+                }
+            }
+            _ => return problem("a rule needs a form"),
+        })
+    }
 }
 
 fn is_closed(mode: &FailMode) -> bool {
@@ -182,6 +348,9 @@ impl File {
             UnmatchedSetting::Deny => Unmatched::Deny,
             UnmatchedSetting::Allow => Unmatched::Allow,
         });
+        if let Some(claim) = &self.enforcer.roles_claim {
+            topology = topology.roles_claim(claim);
+        }
         if let Some(realm) = &self.enforcer.realm {
             topology = topology.realm(realm);
         }
@@ -223,6 +392,12 @@ impl File {
             }
             if e.optional {
                 b = b.optional();
+            }
+            if let Some(rule) = &e.rule {
+                let rule = rule
+                    .to_rule("rule")
+                    .map_err(|problem| ConfigError::Rule { index, problem })?;
+                b = b.rule(rule);
             }
             if e.one_time {
                 b = b.one_time();

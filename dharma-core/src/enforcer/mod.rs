@@ -56,8 +56,8 @@ use crate::{
     error::{MalformedRequest, Rejection, UnavailableError},
     mechanism::{BranchOutcome, Verifier},
     model::{
-        Classified, Endpoint, Exposure, Topology, TopologyError, TopologyErrorKind, Unmatched,
-        check_request_path,
+        AuthorizationRequest, Authorizer, Classified, Endpoint, Exposure, Topology, TopologyError,
+        TopologyErrorKind, Unmatched, check_request_path,
     },
     names::MechanismName,
     reject::{Denial, DenialRenderer},
@@ -116,6 +116,7 @@ struct Inner {
     renderer: Option<DenialRenderer>,
     replay: Option<Arc<dyn ReplayGuard>>,
     revocations: Option<Arc<dyn RevocationList>>,
+    authorizers: Authorizers,
     /// The last revision handed out; reloads are numbered in the order they are applied.
     revisions: AtomicU64,
     /// Serializes reloads, so revisions are applied in order.
@@ -148,9 +149,19 @@ pub struct EnforcerBuilder {
     renderer: Option<DenialRenderer>,
     replay: Option<Arc<dyn ReplayGuard>>,
     revocations: Option<Arc<dyn RevocationList>>,
+    authorizers: Authorizers,
 }
 
+/// The authorizers rules name, by name.
+pub(crate) type Authorizers = std::collections::HashMap<Arc<str>, Arc<dyn Authorizer>>;
+
 impl EnforcerBuilder {
+    /// Registers an [`Authorizer`] under the name rules give it
+    /// ([`Rule::authorizer`](crate::model::Rule::authorizer)).
+    pub fn authorizer(mut self, name: &str, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.authorizers.insert(name.into(), authorizer);
+        self
+    }
     /// Remembers tokens used at one-time endpoints ([`EndpointBuilder::one_time`]);
     /// required if the topology has any.
     ///
@@ -195,7 +206,7 @@ impl EnforcerBuilder {
     }
     /// Finishes the enforcer: fails if the topology names a mechanism with no instance.
     pub fn build(self) -> Result<Enforcer, TopologyError> {
-        needs_replay_guard(&self.topology, self.replay.is_some())?;
+        check_policy(&self.topology, self.replay.is_some(), &self.authorizers)?;
         let snapshot = Snapshot::bind(self.topology, &self.mechanisms, 1)?;
         Ok(Enforcer {
             inner: Arc::new(Inner {
@@ -205,6 +216,7 @@ impl EnforcerBuilder {
                 renderer: self.renderer,
                 replay: self.replay,
                 revocations: self.revocations,
+                authorizers: self.authorizers,
                 revisions: AtomicU64::new(1),
                 reloading: std::sync::Mutex::new(()),
             }),
@@ -212,15 +224,32 @@ impl EnforcerBuilder {
     }
 }
 
-/// Refuses a topology with one-time endpoints for an enforcer without a replay guard.
-fn needs_replay_guard(topology: &Topology, has_guard: bool) -> Result<(), TopologyError> {
-    match topology.endpoints().iter().find(|e| e.one_time()) {
-        Some(e) if !has_guard => Err(TopologyError::new(
+/// Refuses a topology that needs what the enforcer lacks: a replay guard for one-time
+/// endpoints, the authorizers its rules name.
+fn check_policy(
+    topology: &Topology,
+    has_guard: bool,
+    authorizers: &Authorizers,
+) -> Result<(), TopologyError> {
+    if let Some(e) = topology.endpoints().iter().find(|e| e.one_time())
+        && !has_guard
+    {
+        return Err(TopologyError::new(
             format!("endpoint {:?}", e.name()),
             TopologyErrorKind::NoReplayGuard,
-        )),
-        _ => Ok(()),
+        ));
     }
+    if let Some(name) = topology
+        .authorizers()
+        .into_iter()
+        .find(|n| !authorizers.contains_key(*n))
+    {
+        return Err(TopologyError::new(
+            "rules".to_owned(),
+            TopologyErrorKind::UnknownAuthorizer(name.to_owned()),
+        ));
+    }
+    Ok(())
 }
 
 /// What is known about a request when its decision is audited.
@@ -246,6 +275,7 @@ impl Enforcer {
             renderer: None,
             replay: None,
             revocations: None,
+            authorizers: Authorizers::new(),
         }
     }
 
@@ -285,8 +315,12 @@ impl Enforcer {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         let revision = self.inner.revisions.load(Ordering::Relaxed) + 1;
-        let bound = needs_replay_guard(&topology, self.inner.replay.is_some())
-            .and_then(|()| Snapshot::bind(topology, mechanisms, revision));
+        let bound = check_policy(
+            &topology,
+            self.inner.replay.is_some(),
+            &self.inner.authorizers,
+        )
+        .and_then(|()| Snapshot::bind(topology, mechanisms, revision));
         match bound {
             Ok(snapshot) => {
                 self.inner.revisions.store(revision, Ordering::Relaxed);
@@ -420,7 +454,17 @@ impl Enforcer {
         };
         identities.sort_by_key(Identity::assurance_rank);
         let checked = match principal(&identities, endpoint.allows_identified()) {
-            Some(p) => endpoint.requirements().check(p.claims()),
+            Some(p) => endpoint.requirements().check(p.claims()).and_then(|()| {
+                endpoint.requirements().check_rules(&AuthorizationRequest {
+                    principal: p,
+                    identities: &identities,
+                    endpoint,
+                    path: request.path(),
+                    lane,
+                    roles_claim: topology.roles_claim(),
+                    authorizers: &self.inner.authorizers,
+                })
+            }),
             None => Err(Rejection::NotAuthenticated),
         };
         if let Err(rejection) = checked {

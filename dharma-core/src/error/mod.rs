@@ -148,6 +148,16 @@ pub enum ForbiddenReason {
         /// The claim's name.
         claim: Arc<str>,
     },
+    /// A rule of the endpoint does not hold; `code` says which kind (`role_missing`,
+    /// `identity_kind_refused`, `domain_refused`, `lane_refused`, `rule_failed`).
+    #[error("the endpoint's rule does not hold ({code})")]
+    Rule {
+        /// The audit code.
+        code: &'static str,
+    },
+    /// An authorizer refused the request, saying why (for the audit trail only).
+    #[error("refused by an authorizer: {0}")]
+    Authorizer(String),
     /// The endpoint admits tokens once, and the principal was not established by a token.
     #[error("the endpoint admits a token once, and the principal presented none")]
     OneTimeWithoutToken,
@@ -245,6 +255,8 @@ impl Rejection {
             Self::Forbidden(ForbiddenReason::UnknownPeer) => "unknown_peer",
             Self::Forbidden(ForbiddenReason::NoForwardedClient) => "forwarded_client_unknown",
             Self::Forbidden(ForbiddenReason::OneTimeWithoutToken) => "one_time_token_required",
+            Self::Forbidden(ForbiddenReason::Rule { code }) => code,
+            Self::Forbidden(ForbiddenReason::Authorizer(_)) => "authorizer_refused",
             Self::NotAuthenticated => "no_authenticated_principal",
             Self::Certificate(e) => e.code(),
             Self::NoEndpoint => "no_endpoint",

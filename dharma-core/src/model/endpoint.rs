@@ -16,6 +16,7 @@ use http::Method;
 use serde_json::Value;
 
 use super::path::PathPattern;
+use super::rule::{AuthorizationRequest, Rule};
 use crate::state::FailMode;
 use crate::{
     context::{Claims, Lane},
@@ -90,11 +91,25 @@ impl ClaimRule {
 pub struct Requirements {
     scopes: Vec<Scope>,
     claims: Vec<(Arc<str>, ClaimRule)>,
+    rules: Vec<Rule>,
 }
 
 impl Requirements {
-    pub(crate) fn from_parts(scopes: Vec<Scope>, claims: Vec<(Arc<str>, ClaimRule)>) -> Self {
-        Self { scopes, claims }
+    pub(crate) fn from_parts(
+        scopes: Vec<Scope>,
+        claims: Vec<(Arc<str>, ClaimRule)>,
+        rules: Vec<Rule>,
+    ) -> Self {
+        Self {
+            scopes,
+            claims,
+            rules,
+        }
+    }
+
+    /// The rules (all must hold), checked after scopes and claim rules.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
     }
 
     /// The scopes required (all of them).
@@ -109,10 +124,15 @@ impl Requirements {
 
     /// Whether there is nothing to check.
     pub fn is_empty(&self) -> bool {
-        self.scopes.is_empty() && self.claims.is_empty()
+        self.scopes.is_empty() && self.claims.is_empty() && self.rules.is_empty()
     }
 
-    /// Checks the principal's claims.
+    /// Checks the rules.
+    pub(crate) fn check_rules(&self, request: &AuthorizationRequest<'_>) -> Result<(), Rejection> {
+        self.rules.iter().try_for_each(|r| r.check(request))
+    }
+
+    /// Checks the principal's claims against the scopes and claim rules.
     pub fn check(&self, claims: &Claims) -> Result<(), Rejection> {
         if !self.scopes.iter().all(|s| claims.has_scope(s.as_str())) {
             return Err(Rejection::InsufficientScope {
@@ -255,6 +275,7 @@ pub struct EndpointBuilder {
     pub(super) methods: Vec<String>,
     pub(super) scopes: Vec<String>,
     pub(super) claims: Vec<(String, ClaimRule)>,
+    pub(super) rules: Vec<Rule>,
     pub(super) allow_identified: bool,
     pub(super) optional: bool,
     pub(super) one_time: bool,
@@ -271,6 +292,7 @@ impl EndpointBuilder {
             methods: Vec::new(),
             scopes: Vec::new(),
             claims: Vec::new(),
+            rules: Vec::new(),
             allow_identified: false,
             optional: false,
             one_time: false,
@@ -336,6 +358,14 @@ impl EndpointBuilder {
         self
     }
 
+    /// Requires a rule (all of an endpoint's rules must hold): roles, claims (nested,
+    /// against path parameters), the identity's kind and domain, the lane, combinations,
+    /// and [`Authorizer`](super::Authorizer)s. See [`Rule`].
+    pub fn rule(mut self, rule: Rule) -> Self {
+        self.rules.push(rule);
+        self
+    }
+
     /// Requires a claim to equal a value.
     pub fn claim_equals(self, name: &str, value: impl Into<Value>) -> Self {
         self.claim(name, ClaimRule::Equals(value.into()))
@@ -350,6 +380,7 @@ mod tests {
         Requirements {
             scopes: scopes.iter().map(|s| s.parse().unwrap()).collect(),
             claims: claims.into_iter().map(|(n, r)| (Arc::from(n), r)).collect(),
+            rules: Vec::new(),
         }
     }
 

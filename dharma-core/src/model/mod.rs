@@ -6,6 +6,7 @@ mod domain;
 mod endpoint;
 mod path;
 mod routes;
+mod rule;
 mod topology;
 
 pub use crate::error::PathError;
@@ -13,4 +14,5 @@ pub use domain::{Domain, DomainBuilder};
 pub use endpoint::{ClaimRule, Endpoint, EndpointBuilder, Exposure, Requirements};
 pub use path::{PathPattern, PatternError, check_request_path};
 pub use routes::Classified;
+pub use rule::{AuthorizationRequest, Authorizer, ClaimRuleBuilder, ClaimTest, Rule};
 pub use topology::{Topology, TopologyBuilder, TopologyError, TopologyErrorKind, Unmatched};

@@ -12,7 +12,7 @@
 //! # Ok::<(), dharma_core::model::PatternError>(())
 //! ```
 
-use std::{fmt, str::FromStr};
+use std::{borrow::Cow, fmt, str::FromStr};
 
 use crate::error::PathError;
 
@@ -127,6 +127,27 @@ impl FromStr for PathPattern {
     }
 }
 
+/// `%XX` escapes decoded; `None` if malformed or not UTF-8.
+fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
+    if !s.contains('%') {
+        return Some(Cow::Borrowed(s));
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok().map(Cow::Owned)
+}
+
 fn check_name(name: &str) -> Result<(), &'static str> {
     if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         Ok(())
@@ -139,6 +160,25 @@ impl PathPattern {
     /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.source
+    }
+
+    /// The value of the parameter `name` (`{name}`, or the tail `{*name}`) in `path` (in
+    /// normal form, matching the pattern), percent-decoded; `None` if the pattern has no
+    /// such parameter or the value does not decode to UTF-8.
+    pub fn param<'p>(&self, path: &'p str, name: &str) -> Option<Cow<'p, str>> {
+        let mut parts = path.strip_prefix('/')?.split('/');
+        let mut consumed = 1;
+        for seg in self.source.strip_prefix('/')?.split('/') {
+            let value = parts.next()?;
+            if seg.strip_prefix("{*").and_then(|s| s.strip_suffix('}')) == Some(name) {
+                return percent_decode(path.get(consumed..)?);
+            }
+            if seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) == Some(name) {
+                return percent_decode(value);
+            }
+            consumed += value.len() + 1;
+        }
+        None
     }
 
     /// Whether `path` (in normal form, without query) matches.

@@ -97,6 +97,15 @@ pub enum TopologyErrorKind {
     /// anonymous caller meets), or is public (which needs none anyway).
     #[error("optional credentials with requirements, or on a public endpoint")]
     OptionalMisused,
+    /// A rule names a path parameter the endpoint's pattern does not have.
+    #[error("a rule reads the path parameter {0:?}, which the pattern does not have")]
+    UnknownParam(String),
+    /// Rules on a public endpoint, which establishes no identity to check.
+    #[error("rules on a public endpoint, which establishes no identity")]
+    RulesOnPublic,
+    /// A rule names an authorizer the enforcer does not have.
+    #[error("authorizer {0:?} is not registered")]
+    UnknownAuthorizer(String),
     /// One-time use on a public endpoint, which reads no token.
     #[error("one-time use on a public endpoint, which reads no token")]
     OneTimeOnPublic,
@@ -133,9 +142,26 @@ pub struct Topology {
     unmatched: Unmatched,
     realm: Option<Arc<str>>,
     pass_preflights: bool,
+    roles_claim: Arc<str>,
 }
 
 impl Topology {
+    /// The claim [`Rule::role`](super::Rule::role) reads (dotted for nested objects).
+    pub fn roles_claim(&self) -> &str {
+        &self.roles_claim
+    }
+
+    /// The authorizers the endpoints' rules name.
+    pub fn authorizers(&self) -> Vec<&str> {
+        let mut names = Vec::new();
+        for rule in self.endpoints.iter().flat_map(|e| e.requirements().rules()) {
+            rule.authorizers(&mut names);
+        }
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     /// Starts declaring a topology.
     pub fn builder() -> TopologyBuilder {
         TopologyBuilder::default()
@@ -222,9 +248,17 @@ pub struct TopologyBuilder {
     unmatched: Unmatched,
     realm: Option<String>,
     pass_preflights: bool,
+    roles_claim: Option<String>,
 }
 
 impl TopologyBuilder {
+    /// The claim that lists the principal's roles for [`Rule::role`](super::Rule::role)
+    /// (default `roles`; dotted for nested objects, as Keycloak's `realm_access.roles`).
+    pub fn roles_claim(mut self, claim: &str) -> Self {
+        self.roles_claim = Some(claim.to_owned());
+        self
+    }
+
     /// What to do with requests to no declared endpoint (default: refuse with `404`).
     pub fn unmatched(mut self, unmatched: Unmatched) -> Self {
         self.unmatched = unmatched;
@@ -286,6 +320,7 @@ impl TopologyBuilder {
             unmatched: self.unmatched,
             realm: self.realm.map(Arc::from),
             pass_preflights: self.pass_preflights,
+            roles_claim: self.roles_claim.as_deref().unwrap_or("roles").into(),
         })
     }
 }
@@ -382,11 +417,28 @@ fn build_endpoint(
         ));
     }
     if spec.optional
-        && (spec.exposure == Exposure::Public || !spec.scopes.is_empty() || !spec.claims.is_empty())
+        && (spec.exposure == Exposure::Public
+            || !spec.scopes.is_empty()
+            || !spec.claims.is_empty()
+            || !spec.rules.is_empty())
     {
         return Err(TopologyError::new(
             item(),
             TopologyErrorKind::OptionalMisused,
+        ));
+    }
+    if spec.exposure == Exposure::Public && !spec.rules.is_empty() {
+        return Err(TopologyError::new(item(), TopologyErrorKind::RulesOnPublic));
+    }
+    let mut params = Vec::new();
+    spec.rules.iter().for_each(|r| r.params(&mut params));
+    if let Some(missing) = params.iter().find(|name| {
+        let (plain, tail) = (format!("{{{name}}}"), format!("{{*{name}}}"));
+        !spec.path.split('/').any(|seg| seg == plain || seg == tail)
+    }) {
+        return Err(TopologyError::new(
+            item(),
+            TopologyErrorKind::UnknownParam((*missing).to_owned()),
         ));
     }
     if spec.one_time && spec.exposure == Exposure::Public {
@@ -438,6 +490,7 @@ fn build_endpoint(
                 .into_iter()
                 .map(|(n, r)| (Arc::from(n), r))
                 .collect(),
+            spec.rules,
         ),
         hierarchical,
         allow_identified: spec.allow_identified,
