@@ -13,7 +13,7 @@ use dharma_core::{
     mechanism::jwt::{IssuerSpec, JwtVerifier, VerifyingKey},
     mechanism::network::NetworkVerifier,
     model::{AuthorizationRequest, Authorizer, Domain, Endpoint, Rule, Topology},
-    state::{MemoryReplayGuard, MemoryRevocations, Revocation},
+    state::{FailMode, MemoryReplayGuard, MemoryRevocations, Revocation},
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -60,6 +60,10 @@ pub struct Case {
     /// Whether gRPC cannot express the case.
     #[serde(default)]
     pub http_only: bool,
+    /// Whether the world's replay guard is full of unexpired tokens when the case runs (a
+    /// token store that cannot answer: each one-time endpoint's fail mode decides).
+    #[serde(default)]
+    pub store_full: bool,
 }
 
 fn post() -> String {
@@ -99,6 +103,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/shop.Orders/Get"),
     ("POST", "/shop.Orders/Create"),
     ("POST", "/shop.Orders/Redeem"),
+    ("POST", "/shop.Orders/Claim"),
     ("POST", "/shop.Admin/Purge"),
     ("POST", "/shop.Catalog/List"),
     ("POST", "/shop.Catalog/Browse"),
@@ -129,6 +134,8 @@ pub struct World {
     /// Where its decisions go.
     pub audit: Arc<MemoryAuditSink>,
     tokens: HashMap<&'static str, String>,
+    replay: Arc<MemoryReplayGuard>,
+    key: TestKey,
 }
 
 impl std::fmt::Debug for World {
@@ -199,6 +206,13 @@ pub fn world() -> World {
                 .methods(["POST"])
                 .scopes(["orders:read"])
                 .one_time(),
+        )
+        .endpoint(
+            Endpoint::boundary("shop", "/shop.Orders/Claim")
+                .methods(["POST"])
+                .scopes(["orders:read"])
+                .one_time()
+                .on_store_failure(FailMode::Open),
         )
         .endpoint(
             Endpoint::boundary("shop", "/shop.Admin/Purge")
@@ -283,6 +297,8 @@ pub fn world() -> World {
         .build()
         .unwrap();
     let audit = Arc::new(MemoryAuditSink::default());
+    // Room for 16 tokens (one per shard): the cases marked `store_full` fill it.
+    let replay = Arc::new(MemoryReplayGuard::with_capacity(16));
     // Revoked a minute ago: the token `revoked` by its id, and every token of `mallory`
     // issued until then.
     let revoked = claims(ISS, "shop", "orders:read");
@@ -326,7 +342,7 @@ pub fn world() -> World {
             ])),
         )
         .mechanism("remote-jwt", Arc::new(remote))
-        .replay_guard(Arc::new(MemoryReplayGuard::default()))
+        .replay_guard(replay.clone())
         .authorizer("org-member", Arc::new(OrgMember))
         .revocations(revocations)
         .audit(audit.clone())
@@ -336,6 +352,9 @@ pub fn world() -> World {
     let mut tokens = HashMap::new();
     tokens.insert("read", key.sign(&claims(ISS, "shop", "orders:read")));
     tokens.insert("once", key.sign(&claims(ISS, "shop", "orders:read")));
+    for name in ["fresh_a", "fresh_b"] {
+        tokens.insert(name, key.sign(&claims(ISS, "shop", "orders:read")));
+    }
     tokens.insert("revoked", key.sign(&revoked));
     let mut mallory = claims(ISS, "shop", "orders:read");
     mallory["sub"] = json!("mallory");
@@ -400,10 +419,33 @@ pub fn world() -> World {
         enforcer,
         audit,
         tokens,
+        replay,
+        key,
     }
 }
 
 impl World {
+    /// Puts the world in the state a case needs: for `store_full`, uses fresh tokens at the
+    /// one-time endpoint until the replay guard is full (their decisions are not the
+    /// case's, and leave the audit trail).
+    pub async fn prepare(&self, case: &Case) {
+        if !case.store_full {
+            return;
+        }
+        let method = http::Method::POST;
+        while !self.replay.is_full() {
+            let token = self.key.sign(&claims(ISS, "shop", "orders:read"));
+            let mut headers = http::HeaderMap::new();
+            headers.insert(
+                http::header::AUTHORIZATION,
+                http::HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+            );
+            let request = dharma_core::RequestView::new(&method, "/shop.Orders/Redeem", &headers);
+            let _ = self.enforcer.decide(&request).await;
+        }
+        self.audit.take();
+    }
+
     /// The request headers of a case.
     pub fn headers(&self, case: &Case) -> Vec<(String, String)> {
         let mut out = Vec::new();
@@ -486,6 +528,7 @@ impl<'a> Answer<'a> {
 pub async fn run_http(world: &World, base: &str) -> usize {
     let mut ran = 0;
     for case in cases() {
+        world.prepare(&case).await;
         let headers = world.headers(&case);
         let headers: Vec<(&str, &str)> = headers
             .iter()

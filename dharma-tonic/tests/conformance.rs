@@ -122,6 +122,7 @@ async fn conformance_tonic() {
     let mut ran = 0;
     for case in cases().into_iter().filter(|c| !c.http_only) {
         assert_eq!(case.method, "POST", "{}: gRPC calls are POST", case.name);
+        world.prepare(&case).await;
         let headers = world.headers(&case);
         // Tokens go through the client interceptor; other metadata is set by hand.
         let token = headers

@@ -61,6 +61,14 @@ impl MemoryReplayGuard {
         Some(shard.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// Whether every shard holds as many tokens as it may (expired ones included, until a
+    /// first use that finds its shard full sweeps them).
+    pub fn is_full(&self) -> bool {
+        self.shards
+            .iter()
+            .all(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len() >= self.per_shard)
+    }
+
     /// Forgets a use of `token` (a local guard in front of a shared one forgets what the
     /// shared one could not confirm).
     pub fn forget(&self, token: &TokenFacts<'_>) {
