@@ -170,6 +170,38 @@ fn audit_section(w: &mut String, audit: &BTreeMap<String, Vec<f64>>) -> std::fmt
     )
 }
 
+/// The Cedar section: dharma's Cedar authorizer against Cedar's own evaluation.
+fn cedar_section(w: &mut String, e: &Estimates) -> std::fmt::Result {
+    writeln!(w, "\n## Cedar\n")?;
+    writeln!(
+        w,
+        "`dharma-cedar` builds the principal (with its claims as a record, roles as groups), \
+         the endpoint resource (built once per endpoint) and the context from the security \
+         context, then calls Cedar. Cedar's own evaluation of the same request, built once, is \
+         the floor; the authorizer's cost is the difference between a warm decision on an \
+         endpoint with the Cedar rule and one without rules.\n"
+    )?;
+    writeln!(w, "| bench | median |")?;
+    writeln!(w, "|---|---|")?;
+    for (label, id) in [
+        ("Cedar's own evaluation", "cedar/own"),
+        ("warm decision, no rule", "cedar/decide_plain"),
+        ("warm decision, Cedar rule", "cedar/decide_cedar"),
+    ] {
+        writeln!(w, "| {label} | {} |", time(e.get(id)))?;
+    }
+    let cost = e
+        .get("cedar/decide_cedar")
+        .zip(e.get("cedar/decide_plain"))
+        .map(|(c, p)| c - p);
+    writeln!(
+        w,
+        "\nThe authorizer costs {} per request: {} Cedar's own evaluation.",
+        time(cost),
+        ratio(cost.zip(e.get("cedar/own")).map(|(c, o)| c / o))
+    )
+}
+
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -467,6 +499,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let audit = read_audit(Path::new(dir));
     audit_section(w, &audit)?;
+    cedar_section(w, &e)?;
 
     writeln!(w, "\n## Targets\n")?;
     writeln!(w, "| target | measured | verdict |")?;

@@ -459,6 +459,7 @@ impl Enforcer {
                     principal: p,
                     identities: &identities,
                     endpoint,
+                    method: request.method(),
                     path: request.path(),
                     lane,
                     roles_claim: topology.roles_claim(),

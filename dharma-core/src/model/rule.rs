@@ -218,14 +218,7 @@ impl Rule {
     fn holds(&self, input: &AuthorizationRequest<'_>) -> bool {
         let claims = input.principal.claims();
         match self {
-            Self::Role(role) => {
-                let roles = claim_at(claims.as_map(), input.roles_claim);
-                match roles {
-                    Some(Value::Array(items)) => items.iter().any(|v| v.as_str() == Some(role)),
-                    Some(Value::String(s)) => s == &**role,
-                    _ => false,
-                }
-            }
+            Self::Role(role) => input.roles().contains(&&**role),
             Self::Claim { path, test } => {
                 let value = claim_at(claims.as_map(), path);
                 match (test, value) {
@@ -311,6 +304,8 @@ pub struct AuthorizationRequest<'a> {
     pub identities: &'a [Identity],
     /// The endpoint.
     pub endpoint: &'a Endpoint,
+    /// The request method.
+    pub method: &'a http::Method,
     /// The request path (normal form).
     pub path: &'a str,
     /// The lane the request was admitted through.
@@ -323,6 +318,30 @@ impl AuthorizationRequest<'_> {
     /// The path parameter `name` of the endpoint's pattern, percent-decoded.
     pub fn param(&self, name: &str) -> Option<Cow<'_, str>> {
         self.endpoint.path().param(self.path, name)
+    }
+
+    /// Every path parameter of the endpoint's pattern with its value, percent-decoded
+    /// (parameters whose value does not decode are left out).
+    pub fn params(&self) -> Vec<(&str, Cow<'_, str>)> {
+        self.endpoint
+            .path()
+            .as_str()
+            .split('/')
+            .filter_map(|seg| {
+                let inner = seg.strip_prefix('{')?.strip_suffix('}')?;
+                Some(inner.strip_prefix('*').unwrap_or(inner))
+            })
+            .filter_map(|name| Some((name, self.param(name)?)))
+            .collect()
+    }
+
+    /// The principal's roles: the strings of the topology's roles claim.
+    pub fn roles(&self) -> Vec<&str> {
+        match claim_at(self.principal.claims().as_map(), self.roles_claim) {
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            Some(Value::String(s)) => vec![s.as_str()],
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -360,6 +379,7 @@ mod tests {
             principal: &principal,
             identities: &identities,
             endpoint: &topology.endpoints()[0],
+            method: &http::Method::GET,
             path,
             lane,
             roles_claim: "realm_access.roles",
@@ -444,6 +464,7 @@ mod tests {
                 principal: &identity,
                 identities: &identities,
                 endpoint: &topology.endpoints()[0],
+                method: &http::Method::GET,
                 path: PATH,
                 lane: Lane::Trust,
                 roles_claim: "roles",
