@@ -8,6 +8,7 @@
 //!   the target `dharma::audit`;
 //! - [`JsonLinesSink`] writes them as JSON lines ([schema](json)) to a file through a
 //!   bounded queue, with rotation and an explicit [`Overflow`] policy;
+//! - `OtelAuditSink` (feature `otel`) emits them as OpenTelemetry log records;
 //! - [`MemoryAuditSink`] keeps them, for tests; [`FanOut`] sends them to several sinks.
 //!
 //! Events never contain a token, key or secret: they name a token by its `jti` or a
@@ -26,6 +27,8 @@ mod event;
 mod file;
 pub mod json;
 mod memory;
+#[cfg(feature = "otel")]
+mod otel;
 mod trace;
 
 use std::{fmt::Debug, sync::Arc};
@@ -36,6 +39,8 @@ pub use event::{
 pub use file::{AuditStats, FileSinkError, JsonLinesSink, JsonLinesSinkBuilder, Overflow};
 pub use json::GapEvent;
 pub use memory::MemoryAuditSink;
+#[cfg(feature = "otel")]
+pub use otel::OtelAuditSink;
 pub use trace::TracingAuditSink;
 
 pub use crate::error::AuditUnavailable;
