@@ -16,14 +16,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use dharma_benches::{ROUTE, SCOPE, block_on, jwt_verifier, tokens};
+use dharma_benches::{ROUTE, SCOPE, bearer_headers, block_on, jwt_verifier};
 use dharma_core::{
     Decision, Enforcer, RequestView,
     audit::{AuditEvent, AuditSink, JsonLinesSink},
     model::{Domain, Endpoint, Topology},
 };
 use dharma_test_support::TestKey;
-use http::{HeaderMap, HeaderValue, Method, header::AUTHORIZATION};
+use http::{HeaderMap, Method};
 
 /// One decision every 10 µs: 100,000 a second.
 const PERIOD: Duration = Duration::from_micros(10);
@@ -88,17 +88,7 @@ fn main() -> std::io::Result<()> {
     let (rounds, per_pass) = if quick { (4, 20_000) } else { (20, 50_000) };
     let key = TestKey::generate("ES256", "k");
     let verifier: Arc<dyn dharma_core::Verifier> = Arc::new(jwt_verifier(&key, 10_000));
-    let headers: Vec<HeaderMap> = tokens(&key, 64)
-        .iter()
-        .map(|t| {
-            let mut h = HeaderMap::new();
-            h.insert(
-                AUTHORIZATION,
-                HeaderValue::from_str(&format!("Bearer {t}")).unwrap(),
-            );
-            h
-        })
-        .collect();
+    let headers: Vec<HeaderMap> = bearer_headers(&key, 64);
     let dir = std::env::temp_dir().join(format!("dharma-bench-audit-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let file = Arc::new(

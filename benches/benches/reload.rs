@@ -16,13 +16,13 @@ use std::{
 };
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use dharma_benches::{ROUTE, SCOPE, block_on, jwt_verifier, tokens};
+use dharma_benches::{ROUTE, SCOPE, bearer_headers, block_on, jwt_verifier};
 use dharma_core::{
     Decision, Enforcer, Mechanisms, RequestView,
     model::{Domain, Endpoint, Topology},
 };
 use dharma_test_support::TestKey;
-use http::{HeaderMap, HeaderValue, Method, header::AUTHORIZATION};
+use http::{HeaderMap, Method};
 
 /// Decisions per pass (on two threads): long enough for reloads to happen within it.
 const OPS: usize = 100_000;
@@ -100,17 +100,7 @@ fn reload(c: &mut Criterion) {
         .mechanisms(&mechanisms)
         .build()
         .unwrap();
-    let headers: Vec<HeaderMap> = tokens(&key, 64)
-        .iter()
-        .map(|t| {
-            let mut h = HeaderMap::new();
-            h.insert(
-                AUTHORIZATION,
-                HeaderValue::from_str(&format!("Bearer {t}")).unwrap(),
-            );
-            h
-        })
-        .collect();
+    let headers: Vec<HeaderMap> = bearer_headers(&key, 64);
     let mut group = c.benchmark_group("reload");
     group.sample_size(10);
     for (name, reloading) in [("steady", false), ("reloading", true)] {

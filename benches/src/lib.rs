@@ -90,6 +90,20 @@ pub fn tokens(key: &TestKey, n: usize) -> Vec<String> {
     (0..n).map(|_| token(key)).collect()
 }
 
+/// `n` header maps, each with a different valid token as `Authorization: Bearer`.
+pub fn bearer_headers(key: &TestKey, n: usize) -> Vec<http::HeaderMap> {
+    tokens(key, n)
+        .iter()
+        .map(|t| {
+            let mut h = http::HeaderMap::new();
+            let value = http::HeaderValue::from_str(&format!("Bearer {t}"))
+                .unwrap_or_else(|e| panic!("bench token: {e}"));
+            h.insert(http::header::AUTHORIZATION, value);
+            h
+        })
+        .collect()
+}
+
 /// Runs a future that never waits (every key is local), without a runtime: the benches
 /// then time dharma, not a scheduler. Spins politely if the future does wait.
 pub fn block_on<F: Future>(future: F) -> F::Output {

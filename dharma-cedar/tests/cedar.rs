@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use dharma_cedar::CedarAuthorizer;
 use dharma_core::{
-    Decision, Enforcer, RequestView,
+    Enforcer,
     audit::MemoryAuditSink,
     mechanism::jwt::{IssuerSpec, JwtVerifier, VerifyingKey},
     model::{Domain, Endpoint, Rule, Topology},
 };
-use dharma_test_support::{TestKey, keys::claims};
-use http::{HeaderMap, HeaderValue, Method, header::AUTHORIZATION};
+use dharma_test_support::{TestKey, decide_bearer, keys::claims};
+use http::Method;
 use serde_json::json;
 
 const ISS: &str = "https://idp.example";
@@ -67,15 +67,7 @@ fn enforcer(key: &TestKey, audit: Arc<MemoryAuditSink>) -> Enforcer {
 }
 
 async fn call(e: &Enforcer, method: Method, path: &str, token: &str) -> (u16, String) {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        AUTHORIZATION,
-        HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
-    );
-    match e.decide(&RequestView::new(&method, path, &headers)).await {
-        Decision::Allow(_) => (200, "allowed".into()),
-        Decision::Deny(d) => (d.status().as_u16(), d.rejection().code().into()),
-    }
+    decide_bearer(e, method, path, token).await
 }
 
 #[tokio::test]

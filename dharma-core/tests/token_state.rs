@@ -8,18 +8,18 @@
 use std::{sync::Arc, time::Duration};
 
 use dharma_core::{
-    Decision, Enforcer, RequestView,
+    Enforcer,
     audit::{MemoryAuditSink, TokenActivity},
     config::{Config, Loaded},
     model::{Domain, Endpoint, Topology, TopologyErrorKind},
     state::{MemoryReplayGuard, MemoryRevocations, Revocation},
 };
 use dharma_test_support::{
-    TestKey,
+    TestKey, decide_bearer,
     keys::{claims, jwks},
     server::{Reply, TestServer},
 };
-use http::{HeaderMap, HeaderValue, Method, header::AUTHORIZATION};
+use http::Method;
 use serde_json::{Value, json};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -101,18 +101,7 @@ impl World {
 
 /// The status and audit reason of a `GET path` with the token.
 async fn call(enforcer: &Enforcer, path: &str, token: &str) -> (u16, String) {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        AUTHORIZATION,
-        HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
-    );
-    match enforcer
-        .decide(&RequestView::new(&Method::GET, path, &headers))
-        .await
-    {
-        Decision::Allow(_) => (200, "allowed".into()),
-        Decision::Deny(d) => (d.status().as_u16(), d.rejection().code().into()),
-    }
+    decide_bearer(enforcer, Method::GET, path, token).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -11,15 +11,15 @@ use std::{
 };
 
 use dharma_core::{
-    Decision, Enforcer, RequestView,
+    Enforcer,
     audit::MemoryAuditSink,
     mechanism::jwt::{IssuerSpec, JwtVerifier, VerifyingKey},
     model::{Domain, Endpoint, Topology},
     state::{FailMode, Revocation},
 };
 use dharma_redis::RedisTokenState;
-use dharma_test_support::{TestKey, keys::claims, redis::RedisServer};
-use http::{HeaderMap, HeaderValue, Method, header::AUTHORIZATION};
+use dharma_test_support::{TestKey, decide_bearer, keys::claims, redis::RedisServer};
+use http::Method;
 use serde_json::json;
 
 const ISS: &str = "https://idp.example";
@@ -74,19 +74,9 @@ async fn instance(redis: &RedisServer, key: &TestKey) -> Instance {
     }
 }
 
+/// The status and audit reason of a `GET path` with the token.
 async fn call(enforcer: &Enforcer, path: &str, token: &str) -> (u16, String) {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        AUTHORIZATION,
-        HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
-    );
-    match enforcer
-        .decide(&RequestView::new(&Method::GET, path, &headers))
-        .await
-    {
-        Decision::Allow(_) => (200, "allowed".into()),
-        Decision::Deny(d) => (d.status().as_u16(), d.rejection().code().into()),
-    }
+    decide_bearer(enforcer, Method::GET, path, token).await
 }
 
 fn token(key: &TestKey, edit: impl FnOnce(&mut serde_json::Value)) -> String {

@@ -30,3 +30,25 @@ pub fn now() -> u64 {
         .unwrap()
         .as_secs()
 }
+
+/// Decides `method path` with `token` as `Authorization: Bearer` at `enforcer`: `(200,
+/// "allowed")`, or the denial's status and audit code.
+pub async fn decide_bearer(
+    enforcer: &dharma_core::Enforcer,
+    method: http::Method,
+    path: &str,
+    token: &str,
+) -> (u16, String) {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::AUTHORIZATION,
+        http::HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+    );
+    match enforcer
+        .decide(&dharma_core::RequestView::new(&method, path, &headers))
+        .await
+    {
+        dharma_core::Decision::Allow(_) => (200, "allowed".into()),
+        dharma_core::Decision::Deny(d) => (d.status().as_u16(), d.rejection().code().into()),
+    }
+}
