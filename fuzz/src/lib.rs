@@ -270,6 +270,17 @@ pub fn path(data: &[u8]) {
         return;
     }
     for method in [Method::GET, Method::DELETE, Method::POST] {
+        // Rules read path parameters, percent-decoded from the request path.
+        if let Some(endpoint) = t.classify(&method, path).endpoint() {
+            for name in ["id", "rest", "a", "b"] {
+                if let Some(value) = endpoint.path().param(path, name) {
+                    assert!(
+                        !value.is_empty() || name == "rest",
+                        "{path:?}: empty {name}"
+                    );
+                }
+            }
+        }
         let raw = t.classify(&method, path).endpoint().map(|e| e.name());
         if let Some(decoded) = decode_like_actix(path) {
             let by_decoded = t.classify(&method, &decoded).endpoint().map(|e| e.name());
