@@ -137,8 +137,9 @@ fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            let hi = bytes.get(i + 1).copied().and_then(hex)?;
+            let lo = bytes.get(i + 2).copied().and_then(hex)?;
+            out.push(hi << 4 | lo);
             i += 3;
         } else {
             out.push(b);

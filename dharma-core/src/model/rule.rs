@@ -433,6 +433,11 @@ mod tests {
             Some("auth0|42")
         );
         assert_eq!(param("/users/%ZZ/files/x"), None);
+        assert_eq!(
+            param("/users/%+1/files/x"),
+            None,
+            "two hexadecimal digits, no sign"
+        );
         let rest = topology().endpoints()[0]
             .path()
             .param(PATH, "rest")
