@@ -184,6 +184,7 @@ for i, body in enumerate([
     f"&resource=https%3A%2F%2Fapi.example%2Fv1&requested_token_type={TYPE}jwt&client_id=gw",
     "grant_type=client_credentials&scope=&audience=&x=%zz",
     "grant_type=password&username=u",
+    "token=a.b.c&token_type_hint=access_token&client_id=gw",
 ]):
     write("token_request", f"seed-{i}", bytes([0]) + body.encode())
 

@@ -10,9 +10,10 @@ use actix_web::{
 use dharma_actix::Authorized;
 use futures_util::StreamExt;
 
-use crate::{OAuthError, TokenService, request::MAX_BODY};
+use crate::{TokenService, request::MAX_BODY, service::FormEndpoint};
 
-/// Registers `POST /token` and `GET /jwks.json` (see [`axum::routes`](crate::axum::routes)
+/// Registers `POST /token`, `POST /revoke` (when the service
+/// [revokes](TokenService::revokes)) and `GET /jwks.json` (see [`axum::routes`](crate::axum::routes)
 /// for what they are); use it in a scope wrapped by dharma's middleware.
 ///
 /// ```
@@ -30,10 +31,14 @@ use crate::{OAuthError, TokenService, request::MAX_BODY};
 /// ```
 pub fn configure(service: Arc<TokenService>) -> impl FnOnce(&mut ServiceConfig) {
     move |config| {
+        let revokes = service.revokes();
         config
             .app_data(web::Data::from(service))
             .route("/token", web::post().to(token))
             .route("/jwks.json", web::get().to(jwks));
+        if revokes {
+            config.route("/revoke", web::post().to(revoke));
+        }
     }
 }
 
@@ -61,24 +66,48 @@ async fn read(mut payload: Payload) -> Option<Vec<u8>> {
     Some(body)
 }
 
-async fn token(
-    service: web::Data<TokenService>,
-    Authorized(caller): Authorized,
-    request: HttpRequest,
+async fn form(
+    endpoint: FormEndpoint,
+    service: &TokenService,
+    caller: &dharma_core::SecurityContext,
+    request: &HttpRequest,
     payload: Payload,
 ) -> HttpResponse {
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let response = match read(payload).await {
-        Some(body) => service.handle(&caller, content_type, &body).await,
-        None => service.refuse(
-            &caller,
-            &OAuthError::request(format!("the body is unreadable or over {MAX_BODY} bytes")),
-        ),
-    };
-    respond(response)
+    let body = read(payload).await;
+    respond(
+        service
+            .answer(endpoint, caller, content_type, body.as_deref())
+            .await,
+    )
+}
+
+async fn token(
+    service: web::Data<TokenService>,
+    Authorized(caller): Authorized,
+    request: HttpRequest,
+    payload: Payload,
+) -> HttpResponse {
+    form(FormEndpoint::Token, &service, &caller, &request, payload).await
+}
+
+async fn revoke(
+    service: web::Data<TokenService>,
+    Authorized(caller): Authorized,
+    request: HttpRequest,
+    payload: Payload,
+) -> HttpResponse {
+    form(
+        FormEndpoint::Revocation,
+        &service,
+        &caller,
+        &request,
+        payload,
+    )
+    .await
 }
 
 async fn jwks(service: web::Data<TokenService>) -> HttpResponse {

@@ -12,11 +12,12 @@ use axum::{
 };
 use dharma_axum::Authorized;
 
-use crate::{OAuthError, TokenService, request::MAX_BODY};
+use crate::{TokenService, request::MAX_BODY, service::FormEndpoint};
 
-/// `POST /token` (the token endpoint) and `GET /jwks.json` (the signer's public keys),
-/// to be nested where the service lives and put behind dharma's layer: the token
-/// endpoint reads the client from the security context dharma sets (a route outside
+/// `POST /token` (the token endpoint), `POST /revoke` (the RFC 7009 revocation endpoint,
+/// when the service [revokes](TokenService::revokes)) and `GET /jwks.json` (the signer's
+/// public keys), to be nested where the service lives and put behind dharma's layer: the
+/// form endpoints read the client from the security context dharma sets (a route outside
 /// the layer answers `500`, never a token).
 ///
 /// ```
@@ -34,10 +35,31 @@ use crate::{OAuthError, TokenService, request::MAX_BODY};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn routes(service: Arc<TokenService>) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/token", post(token))
-        .route("/jwks.json", get(jwks))
-        .with_state(service)
+        .route("/jwks.json", get(jwks));
+    if service.revokes() {
+        router = router.route("/revoke", post(revoke));
+    }
+    router.with_state(service)
+}
+
+async fn form(
+    endpoint: FormEndpoint,
+    service: &TokenService,
+    caller: &dharma_core::SecurityContext,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let body = axum::body::to_bytes(body, MAX_BODY).await.ok();
+    service
+        .answer(endpoint, caller, content_type, body.as_deref())
+        .await
+        .map(Body::from)
+        .into_response()
 }
 
 async fn token(
@@ -46,17 +68,16 @@ async fn token(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let response = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(bytes) => service.handle(&caller, content_type, &bytes).await,
-        Err(_) => service.refuse(
-            &caller,
-            &OAuthError::request(format!("the body is unreadable or over {MAX_BODY} bytes")),
-        ),
-    };
-    response.map(Body::from).into_response()
+    form(FormEndpoint::Token, &service, &caller, &headers, body).await
+}
+
+async fn revoke(
+    State(service): State<Arc<TokenService>>,
+    Authorized(caller): Authorized,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    form(FormEndpoint::Revocation, &service, &caller, &headers, body).await
 }
 
 async fn jwks(State(service): State<Arc<TokenService>>) -> Response {

@@ -25,6 +25,9 @@ pub enum ErrorCode {
     InvalidScope,
     /// The service will not issue a token for the audience or resource asked for.
     InvalidTarget,
+    /// The service does not revoke tokens of this type (RFC 7009 §2.2.1): here, it
+    /// revokes none, having no revocation list.
+    UnsupportedTokenType,
     /// A source the service depends on (an introspection endpoint, a key set) did not
     /// answer; the client may retry.
     TemporarilyUnavailable,
@@ -43,6 +46,7 @@ impl ErrorCode {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
+            Self::UnsupportedTokenType => "unsupported_token_type",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::ServerError => "server_error",
         }
@@ -58,6 +62,7 @@ impl ErrorCode {
             Self::UnsupportedGrantType,
             Self::InvalidScope,
             Self::InvalidTarget,
+            Self::UnsupportedTokenType,
             Self::TemporarilyUnavailable,
             Self::ServerError,
         ]

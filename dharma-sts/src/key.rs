@@ -64,6 +64,7 @@ pub struct SigningKey {
     pair: Pair,
     kid: String,
     jwk: Value,
+    verifying: VerifyingKey,
     rng: SystemRandom,
 }
 
@@ -186,6 +187,7 @@ impl SigningKey {
             pair,
             kid,
             jwk,
+            verifying,
             rng,
         })
     }
@@ -230,6 +232,11 @@ impl SigningKey {
                 .map_err(|_| KeyError::Random),
             Pair::Ed25519(k) => Ok(k.sign(message).as_ref().to_vec()),
         }
+    }
+
+    /// Whether `signature` is this key's JWS signature of `message`.
+    pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.verifying.verify(self.alg, message, signature).is_ok()
     }
 
     /// Signs `message` as a certificate signature is written: ECDSA signatures as an

@@ -13,6 +13,9 @@
 //!   mechanisms (a JWT verifier, an x5c verifier, introspection) and exchanges only
 //!   narrow (audience, scope, lifetime), with delegation recorded in `act`;
 //! - the **client-credentials** grant for a client's own token;
+//! - **revocation** (RFC 7009) of the tokens it issued, into a
+//!   [`RevocationList`](dharma_core::state::RevocationList) that the enforcers accepting
+//!   them consult;
 //! - an **audit** event ([`TokenEvent`](dharma_core::audit::TokenEvent)) for every token
 //!   issued and every request refused, naming tokens by id, never by value.
 //!
@@ -50,6 +53,7 @@ mod narrow;
 mod policy;
 pub mod propagate;
 mod request;
+mod revoke;
 mod service;
 mod signer;
 
@@ -61,5 +65,6 @@ pub use request::{
     ACCESS_TOKEN_TYPE, Grant, JWT_TYPE, MAX_BODY, PresentedToken, TOKEN_EXCHANGE, TokenRequest,
     TokenType,
 };
+pub use revoke::{REVOCATION_MARGIN, RevocationRequest, Revoked};
 pub use service::{StsConfigError, TokenService, TokenServiceBuilder};
 pub use signer::Signer;

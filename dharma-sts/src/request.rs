@@ -48,7 +48,7 @@ impl TokenType {
 
 /// A token as the request carries it. No `Debug` of its content, no `Display`.
 #[derive(Clone, PartialEq, Eq)]
-pub struct PresentedToken(String);
+pub struct PresentedToken(pub(crate) String);
 
 impl PresentedToken {
     /// The token.
@@ -174,37 +174,74 @@ impl TokenRequest {
     /// # Ok::<(), dharma_sts::OAuthError>(())
     /// ```
     pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Self, OAuthError> {
-        let is_form = content_type.is_some_and(|ct| {
-            ct.split(';').next().is_some_and(|m| {
-                m.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            })
-        });
-        if !is_form {
-            return Err(OAuthError::request(
-                "the body must be application/x-www-form-urlencoded",
-            ));
-        }
-        if body.len() > MAX_BODY {
-            return Err(OAuthError::request("the body is too large"));
-        }
         let mut fields = Fields::default();
-        let mut count = 0;
-        for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
-            count += 1;
-            if count > MAX_PARAMETERS {
-                return Err(OAuthError::request("too many parameters"));
-            }
-            let (name, value) = match pair.iter().position(|&b| b == b'=') {
-                Some(at) => (pair.get(..at), pair.get(at + 1..)),
-                None => (Some(pair), None),
-            };
-            let name = decode(name.unwrap_or_default())?;
-            let value = decode(value.unwrap_or_default())?;
-            fields.set(&name, value)?;
-        }
+        read_form(content_type, body, |name, value| fields.set(name, value))?;
         fields.into_request()
     }
+}
+
+/// Reads a form body (`application/x-www-form-urlencoded`, at most [`MAX_BODY`] bytes
+/// and 32 parameters), handing each decoded parameter to `field`. Client credentials in
+/// the body are refused: the client authenticates with its domain's trust mechanism, and
+/// RFC 6749 §2.3 forbids two ways at once.
+pub(crate) fn read_form(
+    content_type: Option<&str>,
+    body: &[u8],
+    mut field: impl FnMut(&str, String) -> Result<(), OAuthError>,
+) -> Result<(), OAuthError> {
+    let is_form = content_type.is_some_and(|ct| {
+        ct.split(';').next().is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+    });
+    if !is_form {
+        return Err(OAuthError::request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    if body.len() > MAX_BODY {
+        return Err(OAuthError::request("the body is too large"));
+    }
+    let mut count = 0;
+    for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        count += 1;
+        if count > MAX_PARAMETERS {
+            return Err(OAuthError::request("too many parameters"));
+        }
+        let (name, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(at) => (pair.get(..at), pair.get(at + 1..)),
+            None => (Some(pair), None),
+        };
+        let name = decode(name.unwrap_or_default())?;
+        let value = decode(value.unwrap_or_default())?;
+        if matches!(
+            name.as_str(),
+            "client_secret" | "client_assertion" | "client_assertion_type"
+        ) {
+            return Err(OAuthError::request(
+                "client credentials in the body are not accepted: the client authenticates with its domain's trust mechanism",
+            ));
+        }
+        field(&name, value)?;
+    }
+    Ok(())
+}
+
+/// Stores a parameter that may appear once; an empty value counts as absent (RFC 6749
+/// §3.1).
+pub(crate) fn set_once(
+    slot: &mut Option<String>,
+    name: &str,
+    value: String,
+) -> Result<(), OAuthError> {
+    if slot.is_some() {
+        return Err(OAuthError::request(format!("{name} is repeated")));
+    }
+    if !value.is_empty() {
+        *slot = Some(value);
+    }
+    Ok(())
 }
 
 impl Fields {
@@ -233,21 +270,9 @@ impl Fields {
                 }
                 return Ok(());
             }
-            "client_secret" | "client_assertion" | "client_assertion_type" => {
-                return Err(OAuthError::request(
-                    "client credentials in the body are not accepted: the client authenticates with its domain's trust mechanism",
-                ));
-            }
             _ => return Ok(()),
         };
-        if slot.is_some() {
-            return Err(OAuthError::request(format!("{name} is repeated")));
-        }
-        // RFC 6749 §3.1: a parameter without a value is treated as omitted.
-        if !value.is_empty() {
-            *slot = Some(value);
-        }
-        Ok(())
+        set_once(slot, name, value)
     }
 
     fn into_request(self) -> Result<TokenRequest, OAuthError> {

@@ -6,6 +6,7 @@ use dharma_core::{
     Authenticated, Claims, Identity, IdentityKind, Rejection, SecurityContext, TokenVerifier,
     audit::{AuditSink, TokenActivity, TokenEvent, TracingAuditSink},
     clock::{Clock, SystemClock},
+    state::RevocationList,
 };
 use http::{HeaderValue, Response, StatusCode, header};
 
@@ -65,6 +66,7 @@ pub struct TokenServiceBuilder {
     max_delegation: usize,
     audit: Arc<dyn AuditSink>,
     clock: Arc<dyn Clock>,
+    revocations: Option<Arc<dyn RevocationList>>,
 }
 
 impl TokenServiceBuilder {
@@ -103,6 +105,14 @@ impl TokenServiceBuilder {
     /// The clock.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+    /// Revokes tokens (RFC 7009) into this list: the one the enforcers of the services
+    /// that accept the service's tokens consult, shared between instances (e.g.
+    /// `dharma-redis`). Without it the service revokes nothing and its routes have no
+    /// revocation endpoint.
+    pub fn revocations(mut self, list: Arc<dyn RevocationList>) -> Self {
+        self.revocations = Some(list);
         self
     }
 
@@ -153,6 +163,7 @@ impl TokenServiceBuilder {
             audit: self.audit,
             clock: self.clock,
             ids: TokenIds::new(),
+            revocations: self.revocations,
         })
     }
 }
@@ -169,16 +180,17 @@ impl TokenServiceBuilder {
 /// Delegation (an actor token) is recorded as a nested `act` chain, bounded in depth and
 /// subject to the subject token's `may_act`.
 pub struct TokenService {
-    issuer: String,
-    signer: Arc<Signer>,
+    pub(crate) issuer: String,
+    pub(crate) signer: Arc<Signer>,
     clients: HashMap<String, ClientPolicy>,
     subject: Option<Arc<dyn TokenVerifier>>,
     actor: Option<Arc<dyn TokenVerifier>>,
     max_lifetime: Duration,
     max_delegation: usize,
-    audit: Arc<dyn AuditSink>,
-    clock: Arc<dyn Clock>,
+    pub(crate) audit: Arc<dyn AuditSink>,
+    pub(crate) clock: Arc<dyn Clock>,
     ids: TokenIds,
+    pub(crate) revocations: Option<Arc<dyn RevocationList>>,
 }
 
 impl fmt::Debug for TokenService {
@@ -189,6 +201,13 @@ impl fmt::Debug for TokenService {
             .field("max_lifetime", &self.max_lifetime)
             .finish_non_exhaustive()
     }
+}
+
+fn not_a_client() -> OAuthError {
+    OAuthError::new(
+        ErrorCode::InvalidClient,
+        "the caller is not an authenticated client",
+    )
 }
 
 /// The principal a verified token speaks for: its first authenticated identity.
@@ -241,6 +260,16 @@ fn remaining(authenticated: &Authenticated, now: u64) -> Option<u64> {
     Some(exp.saturating_sub(now))
 }
 
+/// The service's endpoints that take a form.
+#[cfg(any(feature = "axum", feature = "actix"))]
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum FormEndpoint {
+    /// `/token`.
+    Token,
+    /// `/revoke`.
+    Revocation,
+}
+
 /// What a grant decided, before it is signed.
 struct Decided {
     subject: String,
@@ -266,12 +295,18 @@ impl TokenService {
             max_delegation: 3,
             audit: Arc::new(TracingAuditSink),
             clock: Arc::new(SystemClock),
+            revocations: None,
         }
     }
 
     /// The signer (to rotate keys, or to publish the key set).
     pub fn signer(&self) -> &Signer {
         &self.signer
+    }
+
+    /// Whether the service revokes tokens (it was given a revocation list).
+    pub fn revokes(&self) -> bool {
+        self.revocations.is_some()
     }
 
     /// Answers a token request as the token endpoint does: the caller as dharma
@@ -288,6 +323,31 @@ impl TokenService {
                 Err(e) => json_response(e.code().status(), e.body()),
             },
             Err(e) => self.refuse(caller, &e),
+        }
+    }
+
+    /// Answers a form posted to `endpoint` whose body was read (`None`: the body was
+    /// unreadable or over [`MAX_BODY`](crate::MAX_BODY) bytes): what the routes call.
+    #[cfg(any(feature = "axum", feature = "actix"))]
+    pub(crate) async fn answer(
+        &self,
+        endpoint: FormEndpoint,
+        caller: &SecurityContext,
+        content_type: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> Response<Vec<u8>> {
+        let Some(body) = body else {
+            return self.refuse(
+                caller,
+                &OAuthError::request(format!(
+                    "the body is unreadable or over {} bytes",
+                    crate::MAX_BODY
+                )),
+            );
+        };
+        match endpoint {
+            FormEndpoint::Token => self.handle(caller, content_type, body).await,
+            FormEndpoint::Revocation => self.handle_revocation(caller, content_type, body).await,
         }
     }
 
@@ -312,7 +372,29 @@ impl TokenService {
         response
     }
 
-    fn event(&self, activity: TokenActivity, reason: &'static str) -> TokenEvent {
+    /// The calling client, authenticated by dharma as a workload or a client application,
+    /// that a `client_id` parameter (if sent) names; the event records it.
+    pub(crate) fn client_of<'c>(
+        &self,
+        caller: &'c SecurityContext,
+        client_id: Option<&str>,
+        event: &mut TokenEvent,
+    ) -> Result<&'c str, OAuthError> {
+        let client = caller
+            .principal()
+            .filter(|p| matches!(p.kind(), IdentityKind::Workload | IdentityKind::ClientApp))
+            .ok_or_else(not_a_client)?;
+        event.client = Some(client.subject().into());
+        if client_id.is_some_and(|id| id != client.subject()) {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidClient,
+                "client_id does not name the authenticated client",
+            ));
+        }
+        Ok(client.subject())
+    }
+
+    pub(crate) fn event(&self, activity: TokenActivity, reason: &'static str) -> TokenEvent {
         let mut event = TokenEvent::new(activity, reason, self.clock.now());
         event.issuer = Some(self.issuer.as_str().into());
         event
@@ -354,26 +436,8 @@ impl TokenService {
         request: &TokenRequest,
         event: &mut TokenEvent,
     ) -> Result<Decided, OAuthError> {
-        let client = caller
-            .principal()
-            .filter(|p| matches!(p.kind(), IdentityKind::Workload | IdentityKind::ClientApp))
-            .ok_or_else(|| {
-                OAuthError::new(
-                    ErrorCode::InvalidClient,
-                    "the caller is not an authenticated client",
-                )
-            })?;
-        event.client = Some(client.subject().into());
-        if request
-            .client_id
-            .as_deref()
-            .is_some_and(|id| id != client.subject())
-        {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidClient,
-                "client_id does not name the authenticated client",
-            ));
-        }
+        self.client_of(caller, request.client_id.as_deref(), event)?;
+        let client = caller.principal().ok_or_else(not_a_client)?;
         let policy = self.clients.get(client.subject()).ok_or_else(|| {
             OAuthError::new(
                 ErrorCode::UnauthorizedClient,

@@ -31,8 +31,9 @@ struct State {
     current: Arc<Active>,
     /// The key that signs after the next rotation, published ahead.
     staged: Option<Arc<Active>>,
-    /// Keys replaced by a rotation, published until the Unix time given.
-    retiring: Vec<(Arc<SigningKey>, u64)>,
+    /// Keys replaced by a rotation or a renewal, kept (and published, if the current
+    /// key was) until the Unix time given.
+    retiring: Vec<(Arc<Active>, u64)>,
 }
 
 /// Signs the tokens of a [`TokenService`](crate::TokenService) with either
@@ -172,9 +173,7 @@ impl Signer {
         let until = now.saturating_add(self.overlap.as_secs());
         let previous = std::mem::replace(&mut state.current, next);
         state.retiring.retain(|(_, t)| *t > now);
-        if previous.published {
-            state.retiring.push((previous.key.clone(), until));
-        }
+        state.retiring.push((previous, until));
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
@@ -242,11 +241,40 @@ impl Signer {
                 state
                     .retiring
                     .iter()
-                    .filter(|(_, until)| *until > now)
-                    .map(|(k, _)| k.public_jwk().clone()),
+                    .filter(|(a, until)| a.published && *until > now)
+                    .map(|(a, _)| a.key.public_jwk().clone()),
             )
             .collect();
         json!({ "keys": keys })
+    }
+
+    /// The claims (JSON bytes) of a token this signer signed, with its current key or one
+    /// still in its overlap period; `None` for any other string. The token's header must
+    /// be, byte for byte, the one the signer writes for that key, so nothing in it is
+    /// interpreted.
+    pub(crate) fn verify(&self, token: &str) -> Option<Vec<u8>> {
+        let (signed, signature) = token.rsplit_once('.')?;
+        let (header, payload) = signed.split_once('.')?;
+        let now = self.clock.unix_seconds();
+        let active = {
+            let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+            std::iter::once(&state.current)
+                .chain(
+                    state
+                        .retiring
+                        .iter()
+                        .filter(|(_, until)| *until > now)
+                        .map(|(a, _)| a),
+                )
+                .find(|a| a.header.strip_suffix('.') == Some(header))?
+                .clone()
+        };
+        let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+        active
+            .key
+            .verifies(signed.as_bytes(), &signature)
+            .then(|| URL_SAFE_NO_PAD.decode(payload).ok())
+            .flatten()
     }
 
     /// Signs `claims` (a JSON object) into a compact JWS.
@@ -295,6 +323,54 @@ mod tests {
         assert_eq!(kids(&signer), [signer.kid(), first_kid.clone()]);
         clock.advance(Duration::from_secs(601));
         assert_eq!(kids(&signer), [signer.kid()]);
+    }
+
+    #[test]
+    fn the_signer_knows_its_own_tokens_until_their_key_retires() {
+        let clock = Arc::new(ManualClock::starting_now());
+        let signer = Signer::key_set(SigningKey::generate(Algorithm::Es256).unwrap())
+            .overlap(Duration::from_secs(600))
+            .clock(clock.clone());
+        let claims = r#"{"jti":"a"}"#;
+        let token = signer.sign(claims).unwrap();
+        assert_eq!(signer.verify(&token).unwrap(), claims.as_bytes());
+        // Another signature, another header, a truncated token, a stranger's key.
+        let (signed, _) = token.rsplit_once('.').unwrap();
+        let stranger = Signer::key_set(SigningKey::generate(Algorithm::Es256).unwrap());
+        let foreign = stranger.sign(claims).unwrap();
+        for bad in [
+            format!("{signed}.{}", "A".repeat(86)),
+            format!("e30.{}", token.split_once('.').unwrap().1),
+            signed.to_owned(),
+            foreign,
+        ] {
+            assert_eq!(signer.verify(&bad), None, "{bad}");
+        }
+        signer.stage(SigningKey::generate(Algorithm::EdDsa).unwrap());
+        signer.rotate().unwrap();
+        assert!(signer.verify(&token).is_some(), "during the overlap");
+        assert!(signer.verify(&signer.sign(claims).unwrap()).is_some());
+        clock.advance(Duration::from_secs(601));
+        assert_eq!(signer.verify(&token), None, "after it");
+
+        // A renewed certificate: tokens of the previous one stay known for the overlap.
+        let root = Ca::root("Org Root");
+        let (first, second) = (
+            root.issue(&Leaf::spiffe("spiffe://example.org/sts")),
+            root.issue(&Leaf::spiffe("spiffe://example.org/sts")),
+        );
+        let signer = Signer::certificate(&first.chain_pem(), &first.key_pem())
+            .unwrap()
+            .overlap(Duration::from_secs(600))
+            .clock(clock.clone());
+        let token = signer.sign(claims).unwrap();
+        signer
+            .renew(&second.chain_pem(), &second.key_pem())
+            .unwrap();
+        assert!(signer.verify(&token).is_some());
+        assert_eq!(signer.jwks()["keys"].as_array().unwrap().len(), 0);
+        clock.advance(Duration::from_secs(601));
+        assert_eq!(signer.verify(&token), None);
     }
 
     #[test]

@@ -12,9 +12,10 @@ use common::*;
 use dharma_actix::DharmaMiddleware;
 use dharma_core::{
     Enforcer, InboundToken,
-    audit::MemoryAuditSink,
+    audit::{MemoryAuditSink, TokenActivity},
     jose::Algorithm,
     model::{Domain, Endpoint},
+    state::MemoryRevocations,
 };
 use dharma_sts::{ClientPolicy, Signer, SigningKey, TokenService};
 use dharma_test_support::client::get;
@@ -141,5 +142,49 @@ async fn actix_routes_answer_like_axum() {
     assert_eq!(jwks.status, 200);
     assert_eq!(jwks.json(), sts.signer().jwks());
     assert_eq!(audit.token_events().len(), 4);
+    server.stop(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actix_routes_revoke_like_axum() {
+    let org = Org::new();
+    let audit = Arc::new(MemoryAuditSink::default());
+    let signer = Signer::key_set(SigningKey::generate(Algorithm::Es256).unwrap());
+    let sts = TokenService::builder("https://sts.example", Arc::new(signer))
+        .client(
+            ClientPolicy::new(BATCH_ID)
+                .client_credentials()
+                .audience("orders"),
+        )
+        .revocations(Arc::new(MemoryRevocations::default()))
+        .audit(audit.clone())
+        .build()
+        .unwrap();
+    let (base, server) = serve_actix(revoking_enforcer(&org, audit.clone()), Arc::new(sts));
+    let batch = workload_token(&org.batch, BATCH_ID, "outer");
+    let resp = post(
+        &base,
+        Some(&batch),
+        &[("grant_type", "client_credentials"), ("audience", "orders")],
+    )
+    .await;
+    let token = resp.json()["access_token"].as_str().unwrap().to_owned();
+    let revoke = |form: Vec<(&'static str, String)>| {
+        let headers = [("authorization", format!("Bearer {batch}"))];
+        let url = format!("{base}/sts/revoke");
+        async move {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            let form: Vec<(&str, &str)> = form.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            dharma_test_support::client::send(http::Method::POST, &url, &headers, Some(&form)).await
+        }
+    };
+    let resp = revoke(vec![("token", token.clone())]).await;
+    assert_eq!((resp.status.as_u16(), resp.body.as_str()), (200, ""));
+    let jti = claims_of(&token)["jti"].as_str().unwrap().to_owned();
+    let last = audit.token_events().pop().unwrap();
+    assert_eq!(last.activity, TokenActivity::Revoked);
+    assert_eq!(last.token_id.as_deref(), Some(jti.as_str()));
+    assert_error(&revoke(vec![]).await, 400, "invalid_request");
     server.stop(true).await;
 }

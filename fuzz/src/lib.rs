@@ -23,7 +23,9 @@ use dharma_core::{
     pki::OrgCa,
     transport::{HttpClient, HttpError, HttpResponse},
 };
-use dharma_sts::{Grant, JWT_TYPE, TOKEN_EXCHANGE, TokenRequest, propagate::TokenResponse};
+use dharma_sts::{
+    Grant, JWT_TYPE, RevocationRequest, TOKEN_EXCHANGE, TokenRequest, propagate::TokenResponse,
+};
 use futures_util::FutureExt;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use rustls_pki_types::CertificateDer;
@@ -398,9 +400,10 @@ pub fn introspection(data: &[u8]) {
     let _ = runtime().block_on(verifier.verify_token("opaque-token"));
 }
 
-/// A token request (`application/x-www-form-urlencoded`, RFC 6749 and RFC 8693): the
-/// first byte picks the `Content-Type`, the rest is the body. A request that parses must
-/// read back the same from the form it would be written as.
+/// A token request (`application/x-www-form-urlencoded`, RFC 6749 and RFC 8693) and a
+/// revocation request (RFC 7009) read from the same input: the first byte picks the
+/// `Content-Type`, the rest is the body. A request that parses must read back the same
+/// from the form it would be written as.
 pub fn token_request(data: &[u8]) {
     let (selector, body) = data.split_first().unwrap_or((&0, &[]));
     let content_type = match selector % 4 {
@@ -409,6 +412,22 @@ pub fn token_request(data: &[u8]) {
         2 => " Application/X-WWW-Form-Urlencoded ;q",
         _ => "text/plain",
     };
+    if let Ok(request) = RevocationRequest::parse(Some(content_type), body) {
+        let mut pairs = vec![("token", request.token.secret())];
+        pairs.extend(
+            request
+                .token_type_hint
+                .as_deref()
+                .map(|h| ("token_type_hint", h)),
+        );
+        pairs.extend(request.client_id.as_deref().map(|c| ("client_id", c)));
+        let form = encode_form(&pairs);
+        assert_eq!(
+            RevocationRequest::parse(Some("application/x-www-form-urlencoded"), form.as_bytes()),
+            Ok(request),
+            "{form}"
+        );
+    }
     let Ok(request) = TokenRequest::parse(Some(content_type), body) else {
         return;
     };
@@ -454,6 +473,11 @@ fn form_of(request: &TokenRequest) -> String {
     if let Some(id) = &request.client_id {
         pairs.push(("client_id", id));
     }
+    encode_form(&pairs)
+}
+
+/// Writes pairs as a form, every byte but letters and digits escaped.
+fn encode_form(pairs: &[(&str, &str)]) -> String {
     let escape = |s: &str| {
         s.bytes()
             .map(|b| {

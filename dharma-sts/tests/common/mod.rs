@@ -111,6 +111,20 @@ pub(crate) fn enforcer(org: &Org, audit: Arc<MemoryAuditSink>) -> Enforcer {
     )
 }
 
+/// The enforcer in front of a token service that revokes: `/sts/token` and
+/// `/sts/revoke` interior to "outer", callers authenticated by x5c JWTs.
+pub(crate) fn revoking_enforcer(org: &Org, audit: Arc<MemoryAuditSink>) -> Enforcer {
+    guard(
+        Domain::builder("outer").trust("org-jwt"),
+        [
+            Endpoint::interior("outer", "/sts/token").methods(["POST"]),
+            Endpoint::interior("outer", "/sts/revoke").methods(["POST"]),
+        ],
+        ("org-jwt", Arc::new(org.x5c_verifier("outer"))),
+        audit,
+    )
+}
+
 /// An enforcer for one domain, its endpoints, and the one mechanism it names.
 pub(crate) fn guard(
     domain: DomainBuilder,
