@@ -1,11 +1,20 @@
-//! The conformance world and cases: one topology and one list of requests with their
-//! expected outcomes, run against every adapter.
+//! The world every case runs in: one topology, one enforcer, and the tokens the cases name.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use dharma_core::{
     Enforcer, IdentityKind, Lane, Rejection,
-    audit::MemoryAuditSink,
+    audit::{
+        AuditEvent, AuditSink, AuditUnavailable, JsonLinesSink, MemoryAuditSink, Outcome, Overflow,
+        PolicyEvent, TokenEvent,
+    },
     error::ForbiddenReason,
     jwks::CachePolicy,
     mechanism::api_key::ApiKeyVerifier,
@@ -15,117 +24,10 @@ use dharma_core::{
     model::{AuthorizationRequest, Authorizer, Domain, Endpoint, Rule, Topology},
     state::{FailMode, MemoryReplayGuard, MemoryRevocations, Revocation},
 };
-use serde::Deserialize;
 use serde_json::json;
 
+use super::Case;
 use crate::{TestKey, b64, keys::claims};
-
-/// One request and what every adapter must answer.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Case {
-    /// What the case checks.
-    pub name: String,
-    /// The HTTP method (gRPC is always POST).
-    #[serde(default = "post")]
-    pub method: String,
-    /// The path (a gRPC method path).
-    pub path: String,
-    /// A token of the world, sent as `Authorization: Bearer`.
-    pub token: Option<String>,
-    /// A literal `Authorization` value.
-    pub authorization: Option<String>,
-    /// An API key, sent as `x-api-key`.
-    pub api_key: Option<String>,
-    /// The client address. Tests connect from loopback, which the world trusts as a proxy,
-    /// so the address travels as the `x-forwarded-for` hop that proxy appended.
-    pub peer: Option<String>,
-    /// Any other request headers (gRPC metadata).
-    #[serde(default)]
-    pub headers: std::collections::BTreeMap<String, String>,
-    /// The expected HTTP status.
-    pub status: u16,
-    /// The route whose handler ran, or `none`.
-    pub handler: String,
-    /// The expected `Allow` of a `405`.
-    pub allow: Option<String>,
-    /// The expected audit reason.
-    pub reason: String,
-    /// The expected lane of the audit event, when it is checked.
-    pub lane: Option<String>,
-    /// The expected `WWW-Authenticate`, when it is checked.
-    pub www_authenticate: Option<String>,
-    /// The expected `error` of the JSON body, when it is checked.
-    pub error: Option<String>,
-    /// Whether gRPC cannot express the case.
-    #[serde(default)]
-    pub http_only: bool,
-    /// Whether the world's replay guard is full of unexpired tokens when the case runs (a
-    /// token store that cannot answer: each one-time endpoint's fail mode decides).
-    #[serde(default)]
-    pub store_full: bool,
-}
-
-fn post() -> String {
-    "POST".into()
-}
-
-#[derive(Deserialize)]
-struct File {
-    case: Vec<Case>,
-}
-
-/// Every case.
-pub fn cases() -> Vec<Case> {
-    let file: File = toml::from_str(include_str!("../conformance/cases.toml")).unwrap();
-    file.case
-}
-
-/// The gRPC status code a case's HTTP status maps to.
-pub fn grpc_code(status: u16) -> i32 {
-    match status {
-        200 => 0,
-        400 => 3,
-        401 => 16,
-        403 => 7,
-        404 | 405 => 12,
-        500 => 13,
-        503 => 14,
-        other => panic!("no gRPC mapping for {other}"),
-    }
-}
-
-/// The routes every HTTP adapter's app registers (method, pattern in axum's syntax), most
-/// specific first (actix-web matches in registration order). Each handler answers with its
-/// route in the `x-handler` header and the body.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/shop.Health/Check"),
-    ("POST", "/shop.Orders/Get"),
-    ("POST", "/shop.Orders/Create"),
-    ("POST", "/shop.Orders/Redeem"),
-    ("POST", "/shop.Orders/Claim"),
-    ("POST", "/shop.Admin/Purge"),
-    ("POST", "/shop.Catalog/List"),
-    ("POST", "/shop.Catalog/Browse"),
-    ("POST", "/shop.Stock/Sync"),
-    ("POST", "/shop.Secret/Get"),
-    ("POST", "/vault.Keys/Rotate"),
-    ("POST", "/remote.Orders/Get"),
-    ("GET", "/users/admin"),
-    ("GET", "/users/{id}"),
-    ("DELETE", "/docs/admin/{*rest}"),
-    ("GET", "/docs/{*rest}"),
-    ("GET", "/reports/{id}"),
-    ("POST", "/shop.Orders/Refund"),
-    ("POST", "/shop.Orders/Export"),
-    ("POST", "/shop.Orders/Bulk"),
-    ("POST", "/shop.Orders/Cancel"),
-    ("POST", "/shop.Orders/Ship"),
-    ("GET", "/accounts/{id}"),
-];
-
-/// The prefix of the nested router (axum `nest`, actix-web `scope`) and its routes.
-pub const NESTED: (&str, &[(&str, &str)]) = ("/nested", &[("GET", "/items/{id}")]);
 
 /// The enforcer, its audit trail and the tokens the cases name.
 pub struct World {
@@ -135,7 +37,39 @@ pub struct World {
     pub audit: Arc<MemoryAuditSink>,
     tokens: HashMap<&'static str, String>,
     replay: Arc<MemoryReplayGuard>,
+    trail: Arc<Trail>,
     key: TestKey,
+}
+
+/// The world's audit trail: every event in memory, where the cases read them; while a
+/// case says the trail is failing, admissions also go through a JSON-lines sink that
+/// denies on overflow and writes to `/dev/full`, which it cannot.
+#[derive(Debug)]
+struct Trail {
+    memory: Arc<MemoryAuditSink>,
+    failing: AtomicBool,
+    file: JsonLinesSink,
+}
+
+impl AuditSink for Trail {
+    fn record(&self, event: &AuditEvent) {
+        self.memory.record(event);
+    }
+
+    fn try_record(&self, event: AuditEvent) -> Result<(), AuditUnavailable> {
+        if self.failing.load(Ordering::SeqCst) && event.outcome == Outcome::Allow {
+            self.file.try_record(event.clone())?;
+        }
+        self.memory.try_record(event)
+    }
+
+    fn record_policy(&self, event: &PolicyEvent) {
+        self.memory.record_policy(event);
+    }
+
+    fn record_token(&self, event: &TokenEvent) {
+        self.memory.record_token(event);
+    }
 }
 
 impl std::fmt::Debug for World {
@@ -292,11 +226,24 @@ pub fn world() -> World {
                     Rule::claim("email").exists(),
                 ])),
         )
+        .endpoint(
+            Endpoint::boundary("shop", "/shop.Orders/Sync")
+                .methods(["POST"])
+                .rule(Rule::from_domain("partner.example")),
+        )
         .roles_claim("realm_access.roles")
         .realm("shop")
         .build()
         .unwrap();
     let audit = Arc::new(MemoryAuditSink::default());
+    let trail = Arc::new(Trail {
+        memory: audit.clone(),
+        failing: AtomicBool::new(false),
+        file: JsonLinesSink::builder("/dev/full")
+            .overflow(Overflow::Deny)
+            .build()
+            .unwrap(),
+    });
     // Room for 16 tokens (one per shard): the cases marked `store_full` fill it.
     let replay = Arc::new(MemoryReplayGuard::with_capacity(16));
     // Revoked a minute ago: the token `revoked` by its id, and every token of `mallory`
@@ -345,7 +292,7 @@ pub fn world() -> World {
         .replay_guard(replay.clone())
         .authorizer("org-member", Arc::new(OrgMember))
         .revocations(revocations)
-        .audit(audit.clone())
+        .audit(trail.clone())
         .build()
         .unwrap();
 
@@ -375,6 +322,19 @@ pub fn world() -> World {
     machine["sub"] = json!("batch-app");
     machine["client_id"] = json!("batch-app");
     tokens.insert("machine", key.sign(&machine));
+    // Workloads named by SPIFFE IDs (as JWT-SVIDs name them): one of the partner's trust
+    // domain, one of a domain whose name merely starts with it.
+    for (name, sub) in [
+        ("partner", "spiffe://partner.example/ns/sync/sa/agent"),
+        (
+            "lookalike",
+            "spiffe://partner.example.evil/ns/sync/sa/agent",
+        ),
+    ] {
+        let mut workload = claims(ISS, "shop", "orders:read");
+        workload["sub"] = json!(sub);
+        tokens.insert(name, key.sign(&workload));
+    }
     tokens.insert("write", key.sign(&claims(ISS, "shop", "orders:write")));
     let mut admin = claims(ISS, "shop", "orders:read");
     admin["role"] = json!("admin");
@@ -420,30 +380,47 @@ pub fn world() -> World {
         audit,
         tokens,
         replay,
+        trail,
         key,
     }
 }
 
 impl World {
-    /// Puts the world in the state a case needs: for `store_full`, uses fresh tokens at the
-    /// one-time endpoint until the replay guard is full (their decisions are not the
-    /// case's, and leave the audit trail).
+    /// Puts the world in the state a case needs (the decisions this takes are not the
+    /// case's, and leave the audit trail):
+    /// - `audit_failing`: admissions go through the failing file sink as well; one
+    ///   admission is written to it first, so that its writer has found the device full;
+    /// - `store_full`: fresh tokens are used at the one-time endpoint until the replay guard
+    ///   is full.
     pub async fn prepare(&self, case: &Case) {
-        if !case.store_full {
-            return;
+        self.trail
+            .failing
+            .store(case.audit_failing, Ordering::SeqCst);
+        if case.audit_failing {
+            let _ = self.decide("/shop.Health/Check", None).await;
+            assert!(self.trail.file.flush().is_err(), "/dev/full is full");
         }
+        if case.store_full {
+            while !self.replay.is_full() {
+                let token = self.key.sign(&claims(ISS, "shop", "orders:read"));
+                let _ = self.decide("/shop.Orders/Redeem", Some(&token)).await;
+            }
+        }
+        self.audit.take();
+    }
+
+    async fn decide(&self, path: &str, token: Option<&str>) -> dharma_core::Decision {
         let method = http::Method::POST;
-        while !self.replay.is_full() {
-            let token = self.key.sign(&claims(ISS, "shop", "orders:read"));
-            let mut headers = http::HeaderMap::new();
+        let mut headers = http::HeaderMap::new();
+        if let Some(token) = token {
             headers.insert(
                 http::header::AUTHORIZATION,
                 http::HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
             );
-            let request = dharma_core::RequestView::new(&method, "/shop.Orders/Redeem", &headers);
-            let _ = self.enforcer.decide(&request).await;
         }
-        self.audit.take();
+        self.enforcer
+            .decide(&dharma_core::RequestView::new(&method, path, &headers))
+            .await
     }
 
     /// The request headers of a case.
@@ -492,98 +469,5 @@ impl World {
                 case.name
             );
         }
-    }
-}
-
-/// What an HTTP adapter's server answered.
-#[derive(Debug)]
-pub struct Answer<'a> {
-    /// The status.
-    pub status: u16,
-    /// `WWW-Authenticate`.
-    pub www_authenticate: Option<&'a str>,
-    /// `Allow`.
-    pub allow: Option<&'a str>,
-    /// `x-handler`: the route whose handler ran.
-    pub handler: Option<&'a str>,
-    /// The body.
-    pub body: &'a str,
-}
-
-impl<'a> Answer<'a> {
-    /// The parts of a response the cases check.
-    pub fn of(r: &'a crate::client::Response) -> Self {
-        Self {
-            status: r.status.as_u16(),
-            www_authenticate: r.header("www-authenticate"),
-            allow: r.header("allow"),
-            handler: r.header("x-handler"),
-            body: &r.body,
-        }
-    }
-}
-
-/// Runs every case over HTTP against `base` (`http://127.0.0.1:port`) and returns how many
-/// ran. The cases are checked one by one, each with its audit event.
-pub async fn run_http(world: &World, base: &str) -> usize {
-    let mut ran = 0;
-    for case in cases() {
-        world.prepare(&case).await;
-        let headers = world.headers(&case);
-        let headers: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let method = http::Method::from_bytes(case.method.as_bytes()).unwrap();
-        let r = crate::client::send(method, &format!("{base}{}", case.path), &headers, None).await;
-        check_http(&case, Answer::of(&r));
-        world.check_audit(&case);
-        ran += 1;
-    }
-    ran
-}
-
-/// Checks an HTTP answer against a case.
-pub fn check_http(case: &Case, answer: Answer<'_>) {
-    let Answer {
-        status,
-        www_authenticate,
-        allow,
-        handler,
-        body,
-    } = answer;
-    assert_eq!(status, case.status, "{}: status (body {body})", case.name);
-    assert_eq!(
-        handler.unwrap_or("none"),
-        case.handler,
-        "{}: the handler that ran",
-        case.name
-    );
-    if case.status == 405 || case.allow.is_some() {
-        assert_eq!(allow, case.allow.as_deref(), "{}: Allow", case.name);
-    }
-    if let Some(expected) = &case.www_authenticate {
-        assert_eq!(
-            www_authenticate,
-            Some(expected.as_str()),
-            "{}: WWW-Authenticate",
-            case.name
-        );
-    }
-    if status == 200 {
-        if case.method != "HEAD" {
-            assert_eq!(body, case.handler, "{}: handler's answer", case.name);
-        }
-    } else {
-        let json: serde_json::Value =
-            serde_json::from_str(body).unwrap_or_else(|_| panic!("{}: body {body}", case.name));
-        if let Some(error) = &case.error {
-            assert_eq!(json["error"], json!(error), "{}: body error", case.name);
-        }
-        assert!(
-            !body.contains("eyJ"),
-            "{}: a token leaked into the body",
-            case.name
-        );
     }
 }
