@@ -288,6 +288,12 @@ impl Config {
         self.source.as_deref()
     }
 
+    /// The mechanisms the file declares, by name, with their settings as written (`kind`
+    /// included): what tools read to describe a policy without building anything.
+    pub fn mechanisms(&self) -> impl Iterator<Item = (&str, &toml::Table)> {
+        self.file.mechanisms()
+    }
+
     /// Writes the configuration back as TOML.
     pub fn to_toml(&self) -> String {
         // Every part of the file is a TOML value already; writing one cannot fail.

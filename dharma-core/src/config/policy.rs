@@ -300,6 +300,12 @@ pub(super) struct Checked {
 }
 
 impl File {
+    pub(super) fn mechanisms(&self) -> impl Iterator<Item = (&str, &toml::Table)> {
+        self.mechanisms
+            .iter()
+            .map(|(name, table)| (name.as_str(), table))
+    }
+
     /// Checks everything offline; `registered` are the names of verifiers given in code.
     pub(super) fn validate(
         &self,

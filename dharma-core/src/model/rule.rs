@@ -345,6 +345,63 @@ impl AuthorizationRequest<'_> {
     }
 }
 
+/// A rule as the file writes it, on one line: `{ role = "admin" }`, `{ all = [...] }`.
+///
+/// ```
+/// use dharma_core::model::Rule;
+///
+/// let rule = Rule::any([Rule::role("admin"), Rule::claim("sub").equals_param("id")]);
+/// assert_eq!(
+///     rule.to_string(),
+///     r#"{ any = [{ role = "admin" }, { claim = "sub", equals_param = "id" }] }"#
+/// );
+/// ```
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |f: &mut fmt::Formatter<'_>, name: &str, rules: &[Rule]| {
+            write!(f, "{{ {name} = [")?;
+            for (i, rule) in rules.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{rule}")?;
+            }
+            f.write_str("] }")
+        };
+        match self {
+            Self::Scope(scope) => write!(f, "{{ scope = {:?} }}", scope.as_str()),
+            Self::Role(role) => write!(f, "{{ role = {role:?} }}"),
+            Self::Claim { path, test } => {
+                write!(f, "{{ claim = {path:?}, ")?;
+                match test {
+                    ClaimTest::Exists => f.write_str("exists = true")?,
+                    ClaimTest::Equals(v) => write!(f, "equals = {v}")?,
+                    ClaimTest::Contains(v) => write!(f, "contains = {v}")?,
+                    ClaimTest::OneOf(vs) => {
+                        f.write_str("one_of = [")?;
+                        for (i, v) in vs.iter().enumerate() {
+                            if i > 0 {
+                                f.write_str(", ")?;
+                            }
+                            write!(f, "{v}")?;
+                        }
+                        f.write_str("]")?;
+                    }
+                    ClaimTest::EqualsParam(p) => write!(f, "equals_param = {p:?}")?,
+                }
+                f.write_str(" }")
+            }
+            Self::Kind(kind) => write!(f, "{{ kind = {:?} }}", kind.as_str()),
+            Self::FromDomain(domain) => write!(f, "{{ from_domain = {domain:?} }}"),
+            Self::Lane(lane) => write!(f, "{{ lane = {:?} }}", lane.as_str()),
+            Self::All(rules) => list(f, "all", rules),
+            Self::Any(rules) => list(f, "any", rules),
+            Self::Not(rule) => write!(f, "{{ not = {rule} }}"),
+            Self::Authorizer(name) => write!(f, "{{ authorizer = {name:?} }}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
