@@ -77,7 +77,7 @@ fn check_accepts_the_three_tier_policy() {
     let (code, out, err) = dharma(&["check", THREE_TIER]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("ok (2 domains, 12 endpoints, 6 mechanisms)"),
+        out.contains("ok (2 domains, 13 endpoints, 6 mechanisms)"),
         "{out}"
     );
 }

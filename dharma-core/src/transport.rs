@@ -195,6 +195,24 @@ mod hyper_client {
             Ok(Self::from_connector(connector))
         }
 
+        /// A client like [`new`](Self::new) whose connections leave from `local`: for a
+        /// service on a host with several addresses, calling one that trusts the network
+        /// of one of them.
+        pub fn bound_to(local: std::net::IpAddr) -> Result<Self, HttpError> {
+            let mut http = HttpConnector::new();
+            http.enforce_http(false);
+            http.set_local_address(Some(local));
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_provider_and_webpki_roots(std::sync::Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .map_err(|e| HttpError::Transport(e.to_string()))?
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http);
+            Ok(Self::from_connector(connector))
+        }
+
         /// A client with your own TLS configuration (a private CA, client certificates).
         pub fn with_tls_config(config: rustls::ClientConfig) -> Self {
             let connector = hyper_rustls::HttpsConnectorBuilder::new()

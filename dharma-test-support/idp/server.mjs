@@ -25,6 +25,7 @@ const RESOURCES = {
   'urn:dharma:orders': { format: 'jwt' },
   'urn:dharma:other': { format: 'jwt' },
   'urn:dharma:opaque': { format: 'opaque' },
+  'urn:dharma:elsewhere': { format: 'opaque' },
 };
 
 const provider = new Provider(issuer, {

@@ -33,6 +33,8 @@ pub const RESOURCE: &str = "urn:dharma:orders";
 pub const OTHER_RESOURCE: &str = "urn:dharma:other";
 /// A resource whose access tokens are opaque.
 pub const OPAQUE_RESOURCE: &str = "urn:dharma:opaque";
+/// Another resource with opaque tokens, for wrong-audience cases.
+pub const ELSEWHERE_RESOURCE: &str = "urn:dharma:elsewhere";
 
 fn idp_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("idp")
