@@ -198,3 +198,7 @@ for i, (sel, body) in enumerate([
     (3, {"error": "temporarily_unavailable"}),
 ]):
     write("token_response", f"seed-{i}", bytes([sel]) + json.dumps(body).encode())
+
+# Tokens presented for revocation: any text (the signer's own are signed by the target).
+for i, text in enumerate(["a.b.c", "eyJhbGciOiJFUzI1NiJ9.e30.sig", '{"jti":"x","exp":1}{"jti":"x"}']):
+    write("own_token", f"seed-{i}", text.encode())

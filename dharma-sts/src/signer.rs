@@ -251,8 +251,20 @@ impl Signer {
     /// The claims (JSON bytes) of a token this signer signed, with its current key or one
     /// still in its overlap period; `None` for any other string. The token's header must
     /// be, byte for byte, the one the signer writes for that key, so nothing in it is
-    /// interpreted.
-    pub(crate) fn verify(&self, token: &str) -> Option<Vec<u8>> {
+    /// interpreted. The token service reads the tokens presented for revocation with it.
+    ///
+    /// ```
+    /// use dharma_core::jose::Algorithm;
+    /// use dharma_sts::{Signer, SigningKey};
+    ///
+    /// let signer = Signer::key_set(SigningKey::generate(Algorithm::Es256)?);
+    /// let other = Signer::key_set(SigningKey::generate(Algorithm::Es256)?);
+    /// let token = signer.sign(r#"{"jti":"a"}"#)?;
+    /// assert_eq!(signer.verify(&token).as_deref(), Some(&br#"{"jti":"a"}"#[..]));
+    /// assert_eq!(other.verify(&token), None);
+    /// # Ok::<(), dharma_sts::KeyError>(())
+    /// ```
+    pub fn verify(&self, token: &str) -> Option<Vec<u8>> {
         let (signed, signature) = token.rsplit_once('.')?;
         let (header, payload) = signed.split_once('.')?;
         let now = self.clock.unix_seconds();
@@ -277,8 +289,8 @@ impl Signer {
             .flatten()
     }
 
-    /// Signs `claims` (a JSON object) into a compact JWS.
-    pub(crate) fn sign(&self, claims: &str) -> Result<String, KeyError> {
+    /// Signs `claims` (a JSON object, not checked) into a compact JWS with the current key.
+    pub fn sign(&self, claims: &str) -> Result<String, KeyError> {
         let active = self.current();
         let mut token = String::with_capacity(active.header.len() + claims.len() * 4 / 3 + 2 + 700);
         token.push_str(&active.header);

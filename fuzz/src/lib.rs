@@ -496,6 +496,35 @@ fn encode_form(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
+/// A token presented for revocation, read by the signer that recognises its own tokens:
+/// a string it did not sign is never taken for one, and what it signed reads back as the
+/// claims it signed (the input's first half signed, the whole tried as a token).
+pub fn own_token(data: &[u8]) {
+    use std::sync::OnceLock;
+    static SIGNER: OnceLock<Option<dharma_sts::Signer>> = OnceLock::new();
+    let signer = SIGNER.get_or_init(|| {
+        dharma_sts::SigningKey::generate(dharma_core::jose::Algorithm::Es256)
+            .ok()
+            .map(dharma_sts::Signer::key_set)
+    });
+    let Some(signer) = signer else { return };
+    let text = String::from_utf8_lossy(data);
+    assert_eq!(signer.verify(&text), None, "a string it never signed");
+    let claims = text.get(..text.len() / 2).unwrap_or_default();
+    if let Ok(token) = signer.sign(claims) {
+        assert_eq!(signer.verify(&token).as_deref(), Some(claims.as_bytes()));
+        let mut other = token.clone();
+        other.push_str(&text);
+        if !text.is_empty() {
+            assert_eq!(
+                signer.verify(&other),
+                None,
+                "a signed token with bytes appended"
+            );
+        }
+    }
+}
+
 /// A token endpoint's answer to an exchange or client-credentials request: the first byte
 /// picks the status (200, 400, 401 or another), the rest is the body. A token read from it
 /// must be one that can go in an `Authorization` header as it is.
