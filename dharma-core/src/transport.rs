@@ -184,15 +184,7 @@ mod hyper_client {
     impl HyperClient {
         /// A client that trusts the Mozilla root certificates.
         pub fn new() -> Result<Self, HttpError> {
-            let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_provider_and_webpki_roots(std::sync::Arc::new(
-                    rustls::crypto::ring::default_provider(),
-                ))
-                .map_err(|e| HttpError::Transport(e.to_string()))?
-                .https_or_http()
-                .enable_http1()
-                .build();
-            Ok(Self::from_connector(connector))
+            Self::over(HttpConnector::new())
         }
 
         /// A client like [`new`](Self::new) whose connections leave from `local`: for a
@@ -200,8 +192,13 @@ mod hyper_client {
         /// of one of them.
         pub fn bound_to(local: std::net::IpAddr) -> Result<Self, HttpError> {
             let mut http = HttpConnector::new();
-            http.enforce_http(false);
             http.set_local_address(Some(local));
+            Self::over(http)
+        }
+
+        /// rustls (ring) with the Mozilla roots over `http`'s connections.
+        fn over(mut http: HttpConnector) -> Result<Self, HttpError> {
+            http.enforce_http(false);
             let connector = hyper_rustls::HttpsConnectorBuilder::new()
                 .with_provider_and_webpki_roots(std::sync::Arc::new(
                     rustls::crypto::ring::default_provider(),

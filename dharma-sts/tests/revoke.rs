@@ -63,21 +63,26 @@ fn token_service(
     Arc::new(builder.audit(audit).clock(clock.clone()).build().unwrap())
 }
 
+/// Serves `sts` at `/sts` behind the enforcer of a revoking token service.
+async fn serve_revoking(org: &Org, sts: Arc<TokenService>) -> String {
+    let app = axum::Router::new()
+        .nest("/sts", dharma_sts::axum::routes(sts))
+        .layer(dharma_axum::DharmaLayer::new(revoking_enforcer(
+            org,
+            Arc::default(),
+        )));
+    format!(
+        "http://{}",
+        dharma_test_support::server::serve_axum(app).await
+    )
+}
+
 async fn world(list: Arc<dyn RevocationList>) -> World {
     let clock = Arc::new(ManualClock::starting_now());
     let org = Org::new();
     let audit = Arc::new(MemoryAuditSink::default());
     let sts = token_service(&clock, Some(list), audit.clone());
-    let app = axum::Router::new()
-        .nest("/sts", dharma_sts::axum::routes(sts.clone()))
-        .layer(dharma_axum::DharmaLayer::new(revoking_enforcer(
-            &org,
-            Arc::default(),
-        )));
-    let base = format!(
-        "http://{}",
-        dharma_test_support::server::serve_axum(app).await
-    );
+    let base = serve_revoking(&org, sts.clone()).await;
     World {
         clock,
         org,
@@ -290,16 +295,7 @@ async fn without_a_revocation_list_there_is_no_revocation_endpoint() {
     let org = Org::new();
     let sts = token_service(&clock, None, Arc::default());
     assert!(!sts.revokes());
-    let app = axum::Router::new()
-        .nest("/sts", dharma_sts::axum::routes(sts.clone()))
-        .layer(dharma_axum::DharmaLayer::new(revoking_enforcer(
-            &org,
-            Arc::default(),
-        )));
-    let base = format!(
-        "http://{}",
-        dharma_test_support::server::serve_axum(app).await
-    );
+    let base = serve_revoking(&org, sts.clone()).await;
     let caller = workload_token(&org.batch, BATCH_ID, "outer");
     let resp = form(&base, "/sts/revoke", Some(&caller), &[("token", "x")]).await;
     assert_eq!(resp.status, 404);
