@@ -221,6 +221,18 @@ fn graph_draws_the_hierarchy_in_both_formats() {
     assert_eq!(code, 0);
     assert!(dot.starts_with("digraph dharma {"));
     assert!(dot.contains("subgraph cluster_inner"), "{dot}");
+    // The README's picture is rendered from this output (graphviz): its source must be
+    // the policy's drawing of today.
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/three-tier.dot"
+    ))
+    .unwrap();
+    assert!(
+        dot == committed,
+        "docs/three-tier.dot has drifted from the policy: regenerate it and docs/three-tier.svg \
+         (dharma graph examples/three-tier/dharma.toml --format dot | dot -Tsvg)"
+    );
     assert_eq!(dot.matches('{').count(), dot.matches('}').count(), "{dot}");
 }
 
