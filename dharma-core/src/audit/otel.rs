@@ -27,6 +27,21 @@ impl<L: Logger> OtelAuditSink<L> {
     pub fn new(logger: L) -> Self {
         Self { logger }
     }
+
+    /// A record of the event `name` at `at`, with its severity as number and text.
+    fn start(
+        &self,
+        name: &'static str,
+        at: std::time::SystemTime,
+        severity: Severity,
+    ) -> L::LogRecord {
+        let mut r = self.logger.create_log_record();
+        r.set_event_name(name);
+        r.set_timestamp(at);
+        r.set_severity_number(severity);
+        r.set_severity_text(severity.name());
+        r
+    }
 }
 
 fn text(value: &str) -> AnyValue {
@@ -46,16 +61,12 @@ fn opt<R: LogRecord>(record: &mut R, key: &'static str, value: Option<&str>) {
 
 impl<L: Logger + Send + Sync> AuditSink for OtelAuditSink<L> {
     fn record(&self, e: &AuditEvent) {
-        let mut r = self.logger.create_log_record();
-        r.set_event_name("dharma.decision");
-        r.set_timestamp(e.at);
-        let (severity, label) = match (e.outcome, e.status) {
-            (Outcome::Allow, _) => (Severity::Info, "INFO"),
-            (Outcome::Deny, 500..) => (Severity::Error, "ERROR"),
-            (Outcome::Deny, _) => (Severity::Warn, "WARN"),
+        let severity = match (e.outcome, e.status) {
+            (Outcome::Allow, _) => Severity::Info,
+            (Outcome::Deny, 500..) => Severity::Error,
+            (Outcome::Deny, _) => Severity::Warn,
         };
-        r.set_severity_number(severity);
-        r.set_severity_text(label);
+        let mut r = self.start("dharma.decision", e.at, severity);
         r.set_body(AnyValue::from("dharma decision"));
         r.add_attribute("dharma.id", e.id.to_string());
         r.add_attribute(
@@ -106,16 +117,12 @@ impl<L: Logger + Send + Sync> AuditSink for OtelAuditSink<L> {
     }
 
     fn record_policy(&self, e: &PolicyEvent) {
-        let mut r = self.logger.create_log_record();
-        r.set_event_name("dharma.policy");
-        r.set_timestamp(e.at);
-        let (severity, label) = if e.applied {
-            (Severity::Info, "INFO")
+        let severity = if e.applied {
+            Severity::Info
         } else {
-            (Severity::Error, "ERROR")
+            Severity::Error
         };
-        r.set_severity_number(severity);
-        r.set_severity_text(label);
+        let mut r = self.start("dharma.policy", e.at, severity);
         r.set_body(AnyValue::from("dharma policy"));
         r.add_attribute("dharma.id", e.id.to_string());
         r.add_attribute(
@@ -130,15 +137,11 @@ impl<L: Logger + Send + Sync> AuditSink for OtelAuditSink<L> {
     }
 
     fn record_token(&self, e: &TokenEvent) {
-        let mut r = self.logger.create_log_record();
-        r.set_event_name("dharma.token");
-        r.set_timestamp(e.at);
-        let (severity, label) = match e.activity {
-            TokenActivity::Refused | TokenActivity::ReplayDetected => (Severity::Warn, "WARN"),
-            _ => (Severity::Info, "INFO"),
+        let severity = match e.activity {
+            TokenActivity::Refused | TokenActivity::ReplayDetected => Severity::Warn,
+            _ => Severity::Info,
         };
-        r.set_severity_number(severity);
-        r.set_severity_text(label);
+        let mut r = self.start("dharma.token", e.at, severity);
         r.set_body(AnyValue::from("dharma token"));
         r.add_attribute("dharma.id", e.id.to_string());
         r.add_attribute("dharma.activity", e.activity.as_str());
