@@ -159,7 +159,9 @@ impl TokenService {
                 "this service revokes no tokens",
             ));
         };
-        let client = self.client_of(caller, request.client_id.as_deref(), event)?;
+        let client = self
+            .client_of(caller, request.client_id.as_deref(), event)?
+            .subject();
         let Some(own) = self
             .signer
             .verify(request.token.secret())

@@ -203,13 +203,6 @@ impl fmt::Debug for TokenService {
     }
 }
 
-fn not_a_client() -> OAuthError {
-    OAuthError::new(
-        ErrorCode::InvalidClient,
-        "the caller is not an authenticated client",
-    )
-}
-
 /// The principal a verified token speaks for: its first authenticated identity.
 fn principal(authenticated: &Authenticated) -> Option<&Identity> {
     authenticated
@@ -379,11 +372,16 @@ impl TokenService {
         caller: &'c SecurityContext,
         client_id: Option<&str>,
         event: &mut TokenEvent,
-    ) -> Result<&'c str, OAuthError> {
+    ) -> Result<&'c Identity, OAuthError> {
         let client = caller
             .principal()
             .filter(|p| matches!(p.kind(), IdentityKind::Workload | IdentityKind::ClientApp))
-            .ok_or_else(not_a_client)?;
+            .ok_or_else(|| {
+                OAuthError::new(
+                    ErrorCode::InvalidClient,
+                    "the caller is not an authenticated client",
+                )
+            })?;
         event.client = Some(client.subject().into());
         if client_id.is_some_and(|id| id != client.subject()) {
             return Err(OAuthError::new(
@@ -391,7 +389,7 @@ impl TokenService {
                 "client_id does not name the authenticated client",
             ));
         }
-        Ok(client.subject())
+        Ok(client)
     }
 
     pub(crate) fn event(&self, activity: TokenActivity, reason: &'static str) -> TokenEvent {
@@ -436,8 +434,7 @@ impl TokenService {
         request: &TokenRequest,
         event: &mut TokenEvent,
     ) -> Result<Decided, OAuthError> {
-        self.client_of(caller, request.client_id.as_deref(), event)?;
-        let client = caller.principal().ok_or_else(not_a_client)?;
+        let client = self.client_of(caller, request.client_id.as_deref(), event)?;
         let policy = self.clients.get(client.subject()).ok_or_else(|| {
             OAuthError::new(
                 ErrorCode::UnauthorizedClient,
