@@ -169,22 +169,16 @@ async fn actix_routes_revoke_like_axum() {
     )
     .await;
     let token = resp.json()["access_token"].as_str().unwrap().to_owned();
-    let revoke = |form: Vec<(&'static str, String)>| {
-        let headers = [("authorization", format!("Bearer {batch}"))];
-        let url = format!("{base}/sts/revoke");
-        async move {
-            let headers: Vec<(&str, &str)> =
-                headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-            let form: Vec<(&str, &str)> = form.iter().map(|(n, v)| (*n, v.as_str())).collect();
-            dharma_test_support::client::send(http::Method::POST, &url, &headers, Some(&form)).await
-        }
-    };
-    let resp = revoke(vec![("token", token.clone())]).await;
+    let resp = post_to(&base, "/sts/revoke", Some(&batch), &[("token", &token)]).await;
     assert_eq!((resp.status.as_u16(), resp.body.as_str()), (200, ""));
     let jti = claims_of(&token)["jti"].as_str().unwrap().to_owned();
     let last = audit.token_events().pop().unwrap();
     assert_eq!(last.activity, TokenActivity::Revoked);
     assert_eq!(last.token_id.as_deref(), Some(jti.as_str()));
-    assert_error(&revoke(vec![]).await, 400, "invalid_request");
+    assert_error(
+        &post_to(&base, "/sts/revoke", Some(&batch), &[]).await,
+        400,
+        "invalid_request",
+    );
     server.stop(true).await;
 }

@@ -25,11 +25,7 @@ use dharma_core::{
 };
 use dharma_redis::RedisTokenState;
 use dharma_sts::{ClientPolicy, REVOCATION_MARGIN, Signer, SigningKey, TokenService};
-use dharma_test_support::{
-    client::{self, Response},
-    decide_bearer,
-    redis::RedisServer,
-};
+use dharma_test_support::{client::Response, decide_bearer, redis::RedisServer};
 use http::Method;
 
 const STS: &str = "https://sts.outer.example";
@@ -120,12 +116,6 @@ fn orders(sts: &TokenService, list: Arc<dyn RevocationList>, clock: &Arc<ManualC
         .unwrap()
 }
 
-async fn form(base: &str, path: &str, caller: Option<&str>, form: &[(&str, &str)]) -> Response {
-    let auth = caller.map(|t| format!("Bearer {t}"));
-    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
-    client::send(Method::POST, &format!("{base}{path}"), &headers, Some(form)).await
-}
-
 impl World {
     fn credential(&self, who: &str) -> String {
         let issued = if who == BATCH_ID {
@@ -138,7 +128,7 @@ impl World {
 
     /// A token for "orders", issued to `client`.
     async fn issue(&self, client: &str) -> String {
-        let resp = form(
+        let resp = post_to(
             &self.base,
             "/sts/token",
             Some(&self.credential(client)),
@@ -150,7 +140,7 @@ impl World {
     }
 
     async fn revoke(&self, client: &str, body: &[(&str, &str)]) -> Response {
-        form(
+        post_to(
             &self.base,
             "/sts/revoke",
             Some(&self.credential(client)),
@@ -280,7 +270,7 @@ async fn malformed_and_unauthenticated_requests_are_refused() {
         .await;
     assert_error(&resp, 401, "invalid_client");
     // No credential: dharma refuses before the service sees the request.
-    let resp = form(&w.base, "/sts/revoke", None, &[("token", &token)]).await;
+    let resp = post_to(&w.base, "/sts/revoke", None, &[("token", &token)]).await;
     assert_eq!(resp.status, 401);
     assert!(
         resp.header("www-authenticate")
@@ -297,7 +287,7 @@ async fn without_a_revocation_list_there_is_no_revocation_endpoint() {
     assert!(!sts.revokes());
     let base = serve_revoking(&org, sts.clone()).await;
     let caller = workload_token(&org.batch, BATCH_ID, "outer");
-    let resp = form(&base, "/sts/revoke", Some(&caller), &[("token", "x")]).await;
+    let resp = post_to(&base, "/sts/revoke", Some(&caller), &[("token", "x")]).await;
     assert_eq!(resp.status, 404);
     // Called directly, the service says it revokes nothing.
     let request =

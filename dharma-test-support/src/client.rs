@@ -63,11 +63,21 @@ pub async fn send(
     }
 }
 
-/// `GET` with a bearer token (or none).
-pub async fn get(url: &str, bearer: Option<&str>) -> Response {
+/// Sends a request with a bearer token (or none) and an optional form body.
+pub async fn send_bearer(
+    method: Method,
+    url: &str,
+    bearer: Option<&str>,
+    form: Option<&[(&str, &str)]>,
+) -> Response {
     let auth = bearer.map(|t| format!("Bearer {t}"));
     let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
-    send(Method::GET, url, &headers, None).await
+    send(method, url, &headers, form).await
+}
+
+/// `GET` with a bearer token (or none).
+pub async fn get(url: &str, bearer: Option<&str>) -> Response {
+    send_bearer(Method::GET, url, bearer, None).await
 }
 
 fn urlencode(s: &str) -> String {

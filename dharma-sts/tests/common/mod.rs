@@ -158,12 +158,20 @@ pub(crate) fn jwt_verifier(key: &TestKey, issuer: &str, audience: &str) -> JwtVe
 
 /// Posts a token request with the caller's credential (if any).
 pub(crate) async fn post(base: &str, credential: Option<&str>, form: &[(&str, &str)]) -> Response {
-    let auth = credential.map(|t| format!("Bearer {t}"));
-    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
-    client::send(
+    post_to(base, "/sts/token", credential, form).await
+}
+
+/// Posts a form to `path` with the caller's credential (if any).
+pub(crate) async fn post_to(
+    base: &str,
+    path: &str,
+    credential: Option<&str>,
+    form: &[(&str, &str)],
+) -> Response {
+    client::send_bearer(
         Method::POST,
-        &format!("{base}/sts/token"),
-        &headers,
+        &format!("{base}{path}"),
+        credential,
         Some(form),
     )
     .await

@@ -397,30 +397,29 @@ impl World {
             .failing
             .store(case.audit_failing, Ordering::SeqCst);
         if case.audit_failing {
-            let _ = self.decide("/shop.Health/Check", None).await;
+            let token = self.key.sign(&claims(ISS, "shop", "orders:read"));
+            crate::decide_bearer(
+                &self.enforcer,
+                http::Method::POST,
+                "/shop.Health/Check",
+                &token,
+            )
+            .await;
             assert!(self.trail.file.flush().is_err(), "/dev/full is full");
         }
         if case.store_full {
             while !self.replay.is_full() {
                 let token = self.key.sign(&claims(ISS, "shop", "orders:read"));
-                let _ = self.decide("/shop.Orders/Redeem", Some(&token)).await;
+                crate::decide_bearer(
+                    &self.enforcer,
+                    http::Method::POST,
+                    "/shop.Orders/Redeem",
+                    &token,
+                )
+                .await;
             }
         }
         self.audit.take();
-    }
-
-    async fn decide(&self, path: &str, token: Option<&str>) -> dharma_core::Decision {
-        let method = http::Method::POST;
-        let mut headers = http::HeaderMap::new();
-        if let Some(token) = token {
-            headers.insert(
-                http::header::AUTHORIZATION,
-                http::HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
-            );
-        }
-        self.enforcer
-            .decide(&dharma_core::RequestView::new(&method, path, &headers))
-            .await
     }
 
     /// The request headers of a case.

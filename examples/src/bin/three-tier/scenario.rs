@@ -44,9 +44,7 @@ async fn http(
     token: Option<&str>,
     form: Option<&[(&str, &str)]>,
 ) -> (String, String) {
-    let auth = token.map(|t| format!("Bearer {t}"));
-    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
-    let r = client::send(method, url, &headers, form).await;
+    let r = client::send_bearer(method, url, token, form).await;
     (r.status.as_u16().to_string(), r.body)
 }
 
