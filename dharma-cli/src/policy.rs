@@ -71,7 +71,7 @@ impl Policy {
             .map(|(_, table)| table)
     }
 
-    /// The mechanisms a combinator (`any_of`, `all_of`) or `accountability_jwt` names.
+    /// The mechanisms a combinator (`any_of`, `all_of`) names; none for other kinds.
     pub fn parts(&self, mechanism: &str) -> Vec<&str> {
         let Some(table) = self.table(mechanism) else {
             return Vec::new();
@@ -88,13 +88,20 @@ fn locate(text: &str, error: &ConfigError) -> Problem {
     let (key, line) = match error {
         ConfigError::Syntax(e) => (None, e.span().map(|s| line_of(text, s.start))),
         _ => {
-            let key = key_of(text, error);
-            let line = key.as_deref().and_then(|k| find(text, k));
+            // Parsed once, with spans: the file already passed as TOML.
+            let root = DeTable::parse(text).ok();
+            let root = root.as_ref().map(|r| r.get_ref());
+            let key = key_of(root, error);
+            let line = key
+                .as_deref()
+                .zip(root)
+                .and_then(|(k, root)| find(root, k))
+                .map(|at| line_of(text, at));
             (key, line)
         }
     };
     let message = match error {
-        // toml's own message already shows the line and a caret; keep its first line.
+        // toml's message without its snippet: the line is given apart.
         ConfigError::Syntax(e) => e.message().to_owned(),
         other => {
             let message = other.to_string();
@@ -117,7 +124,7 @@ fn locate(text: &str, error: &ConfigError) -> Problem {
 
 /// The key an error names: written in it, or (for topology errors, which name items) the
 /// item's place in the file.
-fn key_of(text: &str, error: &ConfigError) -> Option<String> {
+fn key_of(root: Option<&DeTable<'_>>, error: &ConfigError) -> Option<String> {
     let key = match error {
         ConfigError::Field { key, .. } => key.clone(),
         ConfigError::Kind { key, .. }
@@ -127,7 +134,7 @@ fn key_of(text: &str, error: &ConfigError) -> Option<String> {
         ConfigError::MissingCustom(key) => format!("mechanisms.{key}"),
         ConfigError::ClaimRule { index, claim } => format!("endpoints[{index}].claims.{claim}"),
         ConfigError::Rule { index, .. } => format!("endpoints[{index}].rule"),
-        ConfigError::Topology(e) => return item_key(text, e.item()),
+        ConfigError::Topology(e) => return item_key(root?, e.item()),
         _ => return None,
     };
     Some(key)
@@ -135,11 +142,9 @@ fn key_of(text: &str, error: &ConfigError) -> Option<String> {
 
 /// `domain "inner"` → `domains[i]`; `endpoint "..."` → `endpoints[i]` (by name, else by
 /// path); `mechanism "m"` → `mechanisms.m`, else the first domain naming it.
-fn item_key(text: &str, item: &str) -> Option<String> {
+fn item_key(root: &DeTable<'_>, item: &str) -> Option<String> {
     let (what, name) = item.split_once(' ')?;
     let name = name.trim_matches('"');
-    let root = DeTable::parse(text).ok()?;
-    let root = root.get_ref();
     let entries = |section: &str| -> Vec<&DeTable<'_>> {
         match root.get(section).map(|v| v.get_ref()) {
             Some(DeValue::Array(items)) => items
@@ -190,10 +195,9 @@ fn item_key(text: &str, item: &str) -> Option<String> {
     }
 }
 
-/// The line of the deepest part of `key` (`a.b[2].c`) found in the file.
-fn find(text: &str, key: &str) -> Option<usize> {
-    let root = DeTable::parse(text).ok()?;
-    let mut table = Some(root.get_ref());
+/// Where the deepest part of `key` (`a.b[2].c`) found in the file starts (a byte offset).
+fn find(root: &DeTable<'_>, key: &str) -> Option<usize> {
+    let mut table = Some(root);
     let mut best = None;
     for part in key.split('.') {
         let (name, indices) = match part.split_once('[') {
@@ -225,7 +229,7 @@ fn find(text: &str, key: &str) -> Option<usize> {
             _ => None,
         };
     }
-    best.map(|at| line_of(text, at))
+    best
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
