@@ -10,13 +10,14 @@
 
 use std::{
     fmt,
+    net::SocketAddr,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use serde::{Serialize, Serializer, ser::SerializeStruct};
 
-use super::{AuditEvent, AuditIdentity, EventId, PolicyEvent, TokenEvent};
-use crate::error::BranchOutcome;
+use super::{AuditEvent, AuditIdentity, EventId, Outcome, PolicyEvent, TokenEvent};
+use crate::{context::Lane, error::BranchOutcome};
 
 /// The version of the JSON schema, written as `"v"` in every event.
 pub const SCHEMA_VERSION: u8 = 1;
@@ -99,49 +100,129 @@ impl Serialize for Strs<'_> {
     }
 }
 
-impl Serialize for AuditIdentity {
+/// One identity of a decision, borrowed from wherever the decision is kept.
+pub(crate) struct IdentityView<'a> {
+    pub(crate) kind: &'a str,
+    pub(crate) subject: &'a str,
+    pub(crate) issuer: Option<&'a str>,
+    pub(crate) assurance: &'a str,
+    pub(crate) token_id: Option<&'a str>,
+}
+
+impl Serialize for IdentityView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut st = s.serialize_struct("Identity", 5)?;
-        st.serialize_field("kind", self.kind.as_str())?;
-        st.serialize_field("subject", &*self.subject)?;
-        opt(&mut st, "issuer", self.issuer.as_ref().map(|i| i.as_str()))?;
-        st.serialize_field("assurance", self.assurance.as_str())?;
-        opt(&mut st, "token_id", self.token_id.as_deref())?;
+        st.serialize_field("kind", self.kind)?;
+        st.serialize_field("subject", self.subject)?;
+        opt(&mut st, "issuer", self.issuer)?;
+        st.serialize_field("assurance", self.assurance)?;
+        opt(&mut st, "token_id", self.token_id)?;
+        st.end()
+    }
+}
+
+impl Serialize for AuditIdentity {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        IdentityView {
+            kind: self.kind.as_str(),
+            subject: &self.subject,
+            issuer: self.issuer.as_ref().map(|i| i.as_str()),
+            assurance: self.assurance.as_str(),
+            token_id: self.token_id.as_deref(),
+        }
+        .serialize(s)
+    }
+}
+
+/// What one branch of a combined mechanism said, borrowed.
+pub(crate) struct BranchView<'a> {
+    pub(crate) mechanism: &'a str,
+    pub(crate) reason: &'a str,
+}
+
+impl Serialize for BranchView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Branch", 2)?;
+        st.serialize_field("mechanism", self.mechanism)?;
+        st.serialize_field("reason", self.reason)?;
         st.end()
     }
 }
 
 impl Serialize for BranchOutcome {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Branch", 2)?;
-        st.serialize_field("mechanism", &*self.mechanism)?;
+        BranchView {
+            mechanism: &self.mechanism,
+            reason: self.reason,
+        }
+        .serialize(s)
+    }
+}
+
+/// A decision, borrowed: the one place the decision's schema is written, for an
+/// [`AuditEvent`] and for the copy a [`JsonLinesSink`](super::JsonLinesSink) queues.
+/// `I` and `B` serialize as the lists of identities and branches.
+pub(crate) struct DecisionView<'a, I, B> {
+    pub(crate) id: EventId,
+    pub(crate) at: SystemTime,
+    pub(crate) revision: u64,
+    pub(crate) outcome: Outcome,
+    pub(crate) reason: &'a str,
+    pub(crate) detail: Option<&'a str>,
+    pub(crate) status: u16,
+    pub(crate) method: &'a str,
+    pub(crate) path: &'a str,
+    pub(crate) peer: Option<SocketAddr>,
+    pub(crate) endpoint: Option<&'a str>,
+    pub(crate) domain: Option<&'a str>,
+    pub(crate) lane: Option<Lane>,
+    pub(crate) mechanism: Option<&'a str>,
+    pub(crate) identities: I,
+    pub(crate) branches: B,
+}
+
+impl<I: Serialize, B: Serialize> Serialize for DecisionView<'_, I, B> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = head(s, "decision", self.id, self.at)?;
+        st.serialize_field("revision", &self.revision)?;
+        st.serialize_field("outcome", self.outcome.as_str())?;
         st.serialize_field("reason", self.reason)?;
+        opt(&mut st, "detail", self.detail)?;
+        st.serialize_field("status", &self.status)?;
+        st.serialize_field("method", self.method)?;
+        st.serialize_field("path", self.path)?;
+        opt(&mut st, "peer", self.peer.as_ref())?;
+        opt(&mut st, "endpoint", self.endpoint)?;
+        opt(&mut st, "domain", self.domain)?;
+        opt(&mut st, "lane", self.lane.map(Lane::as_str))?;
+        opt(&mut st, "mechanism", self.mechanism)?;
+        st.serialize_field("identities", &self.identities)?;
+        st.serialize_field("branches", &self.branches)?;
         st.end()
     }
 }
 
 impl Serialize for AuditEvent {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = head(s, "decision", self.id, self.at)?;
-        st.serialize_field("revision", &self.revision)?;
-        st.serialize_field("outcome", self.outcome.as_str())?;
-        st.serialize_field("reason", self.reason)?;
-        opt(&mut st, "detail", self.detail.as_deref())?;
-        st.serialize_field("status", &self.status)?;
-        st.serialize_field("method", self.method.as_str())?;
-        st.serialize_field("path", &self.path)?;
-        opt(&mut st, "peer", self.peer.as_ref())?;
-        opt(&mut st, "endpoint", self.endpoint.as_deref())?;
-        opt(&mut st, "domain", self.domain.as_ref().map(|d| d.as_str()))?;
-        opt(&mut st, "lane", self.lane.map(|l| l.as_str()))?;
-        opt(
-            &mut st,
-            "mechanism",
-            self.mechanism.as_ref().map(|m| m.as_str()),
-        )?;
-        st.serialize_field("identities", &self.identities)?;
-        st.serialize_field("branches", &self.branches)?;
-        st.end()
+        DecisionView {
+            id: self.id,
+            at: self.at,
+            revision: self.revision,
+            outcome: self.outcome,
+            reason: self.reason,
+            detail: self.detail.as_deref(),
+            status: self.status,
+            method: self.method.as_str(),
+            path: &self.path,
+            peer: self.peer,
+            endpoint: self.endpoint.as_deref(),
+            domain: self.domain.as_ref().map(|d| d.as_str()),
+            lane: self.lane,
+            mechanism: self.mechanism.as_ref().map(|m| m.as_str()),
+            identities: &self.identities,
+            branches: &self.branches,
+        }
+        .serialize(s)
     }
 }
 

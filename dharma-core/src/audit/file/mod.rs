@@ -1,5 +1,6 @@
 //! JSON lines to a file, written by a thread of its own behind a bounded queue.
 
+mod flat;
 #[cfg(test)]
 mod tests;
 mod writer;
@@ -84,8 +85,15 @@ impl Shared {
     }
 }
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the queue's slots hold decisions inline, so that nothing crosses to the writer on the heap"
+)]
 enum Message {
-    Decision(AuditEvent),
+    /// A decision, copied ([`flat`] says why).
+    Flat(flat::FlatDecision),
+    /// A decision too long to copy.
+    Decision(Box<AuditEvent>),
     Policy(PolicyEvent),
     Token(TokenEvent),
     Flush(SyncSender<io::Result<()>>),
@@ -94,9 +102,11 @@ enum Message {
 
 /// Writes audit events as JSON lines ([schema](super::json)) to a file.
 ///
-/// The enforcer hands each decision over ([`AuditSink::try_record`]); the sink moves it
-/// into a bounded queue and returns, and a thread of the sink's own serializes and writes
-/// it, so no request waits on the disk (unless [`Overflow::Block`] is chosen). The file
+/// The enforcer hands each decision over ([`AuditSink::try_record`]); the sink copies its
+/// text into a slot of a bounded queue and returns, and a thread of the sink's own
+/// serializes and writes it, so no request waits on the disk (unless [`Overflow::Block`]
+/// is chosen). Nothing the request allocated is freed by that thread, so the deciding
+/// threads' allocator and shared names stay on their own cores. The file
 /// is appended to, flushed whenever the queue runs empty, and rotated by size or age
 /// (`audit.jsonl` → `audit.jsonl.1` → ...). Drop the sink (or call
 /// [`flush`](Self::flush)) to have everything written.
@@ -232,10 +242,18 @@ impl JsonLinesSink {
     }
 }
 
+/// Queues a decision as a copy when it fits; the event itself stays with the caller.
+fn decision(event: &AuditEvent) -> Message {
+    match flat::FlatDecision::new(event) {
+        Some(flat) => Message::Flat(flat),
+        None => Message::Decision(Box::new(event.clone())),
+    }
+}
+
 impl AuditSink for JsonLinesSink {
     fn record(&self, event: &AuditEvent) {
         // A lost event is counted and reported by a gap event.
-        let _ = self.send(Message::Decision(event.clone()));
+        let _ = self.send(decision(event));
     }
 
     fn try_record(&self, event: AuditEvent) -> Result<(), AuditUnavailable> {
@@ -245,7 +263,7 @@ impl AuditSink for JsonLinesSink {
             self.shared.drop_one();
             return Err(AuditUnavailable::WriterFailed);
         }
-        let sent = self.send(Message::Decision(event));
+        let sent = self.send(decision(&event));
         if strict { sent } else { Ok(()) }
     }
 

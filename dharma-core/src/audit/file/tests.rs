@@ -90,6 +90,21 @@ fn decision(path: &str) -> AuditEvent {
 }
 
 #[test]
+fn copied_and_boxed_decisions_are_written_as_the_event_serializes() {
+    let dir = Dir::new("copied");
+    let sink = JsonLinesSink::builder(dir.file()).build().unwrap();
+    let short = decision("/orders/7");
+    let long = decision(&format!("/{}", "é".repeat(300)));
+    sink.record(&short);
+    sink.try_record(long.clone()).unwrap();
+    sink.flush().unwrap();
+    let text = std::fs::read_to_string(dir.file()).unwrap();
+    let expected = [&short, &long].map(|e| serde_json::to_string(e).unwrap());
+    assert_eq!(text.lines().collect::<Vec<_>>(), expected);
+    assert_eq!(lines(&dir.file()).len(), 2);
+}
+
+#[test]
 fn each_event_is_one_json_line() {
     let dir = Dir::new("lines");
     let sink = JsonLinesSink::builder(dir.file()).build().unwrap();

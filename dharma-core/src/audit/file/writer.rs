@@ -81,7 +81,8 @@ impl Writer {
                 };
                 taken += 1;
                 match message {
-                    Message::Decision(e) => self.write(&e),
+                    Message::Flat(e) => self.write_with(|line| e.write_json(line)),
+                    Message::Decision(e) => self.write(&*e),
                     Message::Policy(e) => self.write(&e),
                     Message::Token(e) => self.write(&e),
                     Message::Flush(reply) => {
@@ -119,7 +120,7 @@ impl Writer {
                 at: SystemTime::now(),
                 dropped,
             };
-            if !self.write_line(&gap) {
+            if !self.write_line(|line| serde_json::to_writer(line, &gap)) {
                 // Still failing: the count waits for the next attempt.
                 self.settings
                     .shared
@@ -131,16 +132,21 @@ impl Writer {
 
     /// Writes one event; a lost one is counted.
     fn write(&mut self, event: &impl Serialize) {
-        if !self.write_line(event) {
+        self.write_with(|line| serde_json::to_writer(line, event));
+    }
+
+    /// Writes the event `json` writes; a lost one is counted.
+    fn write_with(&mut self, json: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>) {
+        if !self.write_line(json) {
             self.settings.shared.drop_one();
         }
     }
 
     /// Writes one line to the file's buffer; false if it could not.
-    fn write_line(&mut self, event: &impl Serialize) -> bool {
+    fn write_line(&mut self, json: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>) -> bool {
         self.line.clear();
-        if serde_json::to_writer(&mut self.line, event).is_err() {
-            // Our own types always serialize.
+        if json(&mut self.line).is_err() {
+            // Our own events always serialize.
             return false;
         }
         self.line.push(b'\n');
