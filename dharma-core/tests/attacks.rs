@@ -196,6 +196,38 @@ fn now() -> u64 {
     dharma_test_support::now()
 }
 
+/// The verified-token cache finds a token by its signature: a verified token's signature
+/// grafted onto another payload (more scope, another subject) or header must be checked,
+/// not answered from the cache.
+#[tokio::test]
+async fn a_cached_signature_does_not_vouch_for_another_payload() {
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        let t = target(alg).await;
+        let genuine = t.key.sign(&t.claims());
+        t.check(&genuine).await.unwrap();
+        t.check(&genuine).await.unwrap();
+        let (input, sig) = genuine.rsplit_once('.').unwrap();
+        let (header, _) = input.split_once('.').unwrap();
+        let mut claims = t.claims();
+        claims["scope"] = json!("admin root");
+        claims["sub"] = json!("mallory");
+        let payload = b64(claims.to_string());
+        assert_eq!(
+            t.refused(&format!("{header}.{payload}.{sig}")).await,
+            TokenError::BadSignature,
+            "{alg}: another payload"
+        );
+        let (_, payload) = input.split_once('.').unwrap();
+        let header = b64(json!({"alg": alg, "kid": "legit", "note": "grafted"}).to_string());
+        assert_eq!(
+            t.refused(&format!("{header}.{payload}.{sig}")).await,
+            TokenError::BadSignature,
+            "{alg}: another header"
+        );
+        t.check(&genuine).await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn truncated_and_empty_signatures() {
     for alg in ["RS256", "ES256", "EdDSA"] {

@@ -1,9 +1,11 @@
 //! Tokens already decided, so a repeated token costs a digest and a lookup: the JWT
 //! mechanism's verified tokens and introspection's answers.
 //!
-//! Keyed by the SHA-256 of the token (the token itself is not kept). Users check validity
-//! on every hit with the injected clock (the JWT mechanism `exp` and that the key that
-//! verified the token is still in its key set; introspection the answer's lifetime).
+//! Keyed by a SHA-256 the user computes: introspection's of the whole token, the JWT
+//! mechanism's of the token's signature segment, with the signing input kept in the entry
+//! and compared on every hit. No credential is kept. Users check validity on every hit
+//! with the injected clock (the JWT mechanism `exp` and that the key that verified the
+//! token is still in its key set; introspection the answer's lifetime).
 //!
 //! Not moka: every cold token is inserted here, and a moka insert
 //! (about 1.6 µs with a full cache on the bench machine, admission and housekeeping

@@ -33,7 +33,7 @@
 use std::{fmt, sync::Arc, time::Duration};
 
 use super::{builder::JwtVerifierBuilder, issuer::IssuerEntry};
-use crate::mechanism::cache::TokenCache;
+use crate::mechanism::{cache::TokenCache, token::digest};
 
 use crate::mechanism::token::{ClaimRules, Payload, check_confirmation, check_unbound};
 use crate::{
@@ -60,6 +60,9 @@ pub(super) struct Verified {
     thumbprint: [u8; 32],
     /// How long the token has left (until `exp`, measured when verified).
     ttl: Duration,
+    /// The token's header and payload segments (without the signature, the token is no
+    /// credential): a hit must present them unchanged.
+    signing_input: Box<str>,
 }
 
 pub(super) struct Inner {
@@ -138,24 +141,28 @@ impl JwtVerifier {
             }
             .into());
         }
-        // The digest names the token in the cache; without a cache it is needed only
-        // for a token without `jti` (its audit name).
-        let digest = inner
+        // The cache names a token by the SHA-256 of its signature segment (a third of the
+        // token's blocks) and keeps its signing input, compared on every hit: a hit is the
+        // very token verified before, and no signature is kept.
+        let named = inner
             .cache
             .as_ref()
-            .map(|_| crate::mechanism::token::digest(token));
-        if let (Some(cache), Some(digest)) = (&inner.cache, &digest)
-            && let Some(hit) = cache.get(digest)
-            && let Some(answer) = self.check_cached(&hit, digest, cache)
+            .zip(token.rsplit_once('.'))
+            .map(|(cache, (input, signature))| (cache, input, digest(signature)));
+        if let Some((cache, input, key)) = &named
+            && let Some(hit) = cache.get(key)
+            && *hit.signing_input == **input
+            && let Some(answer) = self.check_cached(&hit, key, cache)
         {
             return answer;
         }
-        let (verified, authenticated) = self.verify_cold(token, digest.as_ref()).await?;
-        if let (Some(cache), Some(digest)) = (&inner.cache, digest) {
-            // A token with no time left is not remembered.
-            if !verified.ttl.is_zero() {
-                cache.insert(digest, verified);
-            }
+        let (mut verified, authenticated) = self.verify_cold(token).await?;
+        // A token with no time left is not remembered.
+        if let Some((cache, input, key)) = named
+            && !verified.ttl.is_zero()
+        {
+            verified.signing_input = input.into();
+            cache.insert(key, verified);
         }
         Ok(authenticated)
     }
@@ -194,12 +201,8 @@ impl JwtVerifier {
     /// Verifies a token not in the cache. The work is synchronous whenever the issuer's
     /// key set in hand can answer, so the token's decoding buffers never live in a future;
     /// only a key set that must be fetched first is waited for.
-    async fn verify_cold(
-        &self,
-        token: &str,
-        digest: Option<&[u8; 32]>,
-    ) -> Result<(Verified, Authenticated), Rejection> {
-        let (store, kid, alg) = match self.verify_now(token, digest, None)? {
+    async fn verify_cold(&self, token: &str) -> Result<(Verified, Authenticated), Rejection> {
+        let (store, kid, alg) = match self.verify_now(token, None)? {
             Cold::Done(verified, authenticated) => return Ok((verified, authenticated)),
             Cold::NeedKey { store, kid, alg } => (store, kid, alg),
         };
@@ -213,7 +216,7 @@ impl JwtVerifier {
             .key(kid.as_deref(), alg)
             .await
             .map_err(|e| key_error(e, kid.as_deref()))?;
-        match self.verify_now(token, digest, Some(key))? {
+        match self.verify_now(token, Some(key))? {
             Cold::Done(verified, authenticated) => Ok((verified, authenticated)),
             // With the key given, the token needs nothing more.
             Cold::NeedKey { .. } => Err(TokenError::KeyRevoked.into()),
@@ -221,12 +224,7 @@ impl JwtVerifier {
     }
 
     /// Verifies with the key set in hand, or with `key` when the slow path fetched it.
-    fn verify_now(
-        &self,
-        token: &str,
-        digest: Option<&[u8; 32]>,
-        key: Option<Arc<VerifyingKey>>,
-    ) -> Result<Cold, Rejection> {
+    fn verify_now(&self, token: &str, key: Option<Arc<VerifyingKey>>) -> Result<Cold, Rejection> {
         let inner = &*self.inner;
         let mut scratch = Scratch::new();
         let jws = Compact::parse(token, &mut scratch)?;
@@ -270,9 +268,9 @@ impl JwtVerifier {
         };
         let names = claims.names();
         let identities = match tenant_issuer {
-            None => names.identities(payload, Some(&entry.issuer), token, digest)?,
+            None => names.identities(payload, Some(&entry.issuer), token)?,
             Some((issuer, tenant)) => names
-                .identities(payload, Some(&issuer), token, digest)?
+                .identities(payload, Some(&issuer), token)?
                 .into_iter()
                 .map(|i| i.with_tenant(tenant.clone()))
                 .collect(),
@@ -284,6 +282,7 @@ impl JwtVerifier {
             store: index,
             thumbprint: *key.thumbprint(),
             ttl: Duration::from_secs(exp.saturating_sub(now)),
+            signing_input: Box::default(),
         };
         Ok(Cold::Done(verified, authenticated))
     }

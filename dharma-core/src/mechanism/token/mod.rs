@@ -168,10 +168,9 @@ impl Names {
         text: String,
         issuer: Option<&Issuer>,
         token: &str,
-        digest: Option<&[u8; 32]>,
     ) -> Result<Vec<Identity>, TokenError> {
         let claims = Claims::from_payload(text, self.scopes, self.confirmation);
-        self.subjects.identities(claims, issuer, token, digest)
+        self.subjects.identities(claims, issuer, token, None)
     }
 }
 

@@ -340,7 +340,7 @@ impl X5cJwtVerifier {
             || matches_any(&chain_info.identity, &self.token_services);
         let mut identities = claims
             .names()
-            .identities(payload, issuer.as_ref(), token, None)
+            .identities(payload, issuer.as_ref(), token)
             .unwrap_or_default();
         if !asserts_users {
             identities = identities
