@@ -293,7 +293,8 @@ impl Drop for JsonLinesSink {
 }
 
 impl JsonLinesSinkBuilder {
-    /// How many events may wait for the writer (default 8192).
+    /// How many events may wait for the writer (default 8192). Each slot of the queue
+    /// holds a decision inline, about 500 bytes, allocated when the sink is built.
     pub fn capacity(mut self, events: usize) -> Self {
         self.capacity = events;
         self
