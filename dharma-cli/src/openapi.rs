@@ -166,7 +166,11 @@ pub fn openapi(policy: &Policy, title: &str) -> Value {
         if endpoint.credentials_optional() && !security.contains(&json!({})) {
             security.push(json!({}));
         }
-        let (path, parameters) = path_of(endpoint.path().as_str());
+        let PathTemplate {
+            path,
+            parameters,
+            catch_all,
+        } = path_of(endpoint.path().as_str());
         let methods: Vec<String> = match endpoint.methods() {
             Some(ms) => ms.iter().map(|m| m.as_str().to_ascii_lowercase()).collect(),
             None => ANY_METHOD.iter().map(|m| (*m).to_owned()).collect(),
@@ -198,6 +202,12 @@ pub fn openapi(policy: &Policy, title: &str) -> Value {
             {
                 op.insert("parameters".into(), json!(parameters));
             }
+            if let Some(name) = &catch_all
+                && let Some(extension) =
+                    operation.get_mut("x-dharma").and_then(Value::as_object_mut)
+            {
+                extension.insert("catch-all".into(), json!(name));
+            }
             item.insert(method, operation);
         }
     }
@@ -209,26 +219,53 @@ pub fn openapi(policy: &Policy, title: &str) -> Value {
     })
 }
 
-/// An OpenAPI path template and its path parameters: `{id}` stays, a catch-all `{*rest}`
-/// becomes `{rest}`.
-fn path_of(pattern: &str) -> (String, Vec<Value>) {
+/// A path template, its path parameters, and the name of its catch-all if it has one.
+struct PathTemplate {
+    path: String,
+    parameters: Vec<Value>,
+    catch_all: Option<String>,
+}
+
+/// The OpenAPI path template of an endpoint pattern: `{id}` stays; a catch-all `{*rest}`
+/// becomes `{rest}`, which OpenAPI matches against one segment only, so the parameter says
+/// that it takes the rest of the path and the operation's `x-dharma` names it.
+fn path_of(pattern: &str) -> PathTemplate {
     let mut parameters = Vec::new();
+    let mut catch_all = None;
     let path: Vec<String> = pattern
         .split('/')
         .map(
             |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
                 Some(name) => {
-                    let name = name.trim_start_matches('*');
-                    parameters.push(json!({
+                    let rest = name.strip_prefix('*');
+                    let name = rest.unwrap_or(name);
+                    let mut parameter = json!({
                         "name": name, "in": "path", "required": true, "schema": {"type": "string"},
-                    }));
+                    });
+                    if rest.is_some()
+                        && let Some(fields) = parameter.as_object_mut()
+                    {
+                        fields.insert(
+                            "description".into(),
+                            json!(
+                                "The rest of the path: one or more segments, slashes included \
+                                 (a catch-all, which OpenAPI path templates cannot state)."
+                            ),
+                        );
+                        catch_all = Some(name.to_owned());
+                    }
+                    parameters.push(parameter);
                     format!("{{{name}}}")
                 }
                 None => segment.to_owned(),
             },
         )
         .collect();
-    (path.join("/"), parameters)
+    PathTemplate {
+        path: path.join("/"),
+        parameters,
+        catch_all,
+    }
 }
 
 /// Writes the policy's security into an existing OpenAPI document: its security schemes
@@ -287,4 +324,27 @@ pub fn merge(spec: &mut Value, generated: &Value) -> Result<(), MergeError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_catch_all_says_it_takes_the_rest_of_the_path() {
+        let t = path_of("/files/{owner}/{*rest}");
+        assert_eq!(t.path, "/files/{owner}/{rest}");
+        assert_eq!(t.catch_all.as_deref(), Some("rest"));
+        assert_eq!(t.parameters.len(), 2);
+        assert!(t.parameters[0].get("description").is_none());
+        assert_eq!(t.parameters[1]["name"], "rest");
+        assert!(
+            t.parameters[1]["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("slashes included"))
+        );
+        let plain = path_of("/orders/{id}");
+        assert_eq!(plain.path, "/orders/{id}");
+        assert!(plain.catch_all.is_none());
+    }
 }

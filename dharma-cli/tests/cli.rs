@@ -306,3 +306,29 @@ fn merging_keeps_the_spec_and_adds_the_security() {
     assert_eq!(code, 1);
     assert!(err.contains("3.1"), "{err}");
 }
+
+#[test]
+fn a_catch_all_endpoint_is_written_as_a_valid_template_that_says_so() {
+    let valid = std::fs::read_to_string(THREE_TIER).unwrap();
+    let text = valid.replacen(
+        "path = \"/billing/health\"",
+        "path = \"/billing/files/{*rest}\"",
+        1,
+    );
+    assert_ne!(text, valid, "the fixture changed nothing");
+    let policy = file("openapi", "catch-all.toml", &text);
+    let (code, out, err) = dharma(&["openapi", policy.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let spec = file("openapi", "catch-all.json", &out);
+    let (ok, report) = validate(&spec);
+    assert!(ok, "{report}");
+    let generated: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let op = &generated["paths"]["/billing/files/{rest}"]["get"];
+    assert_eq!(op["x-dharma"]["catch-all"], "rest");
+    assert_eq!(op["parameters"][0]["name"], "rest");
+    assert!(
+        op["parameters"][0]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("rest of the path"))
+    );
+}
