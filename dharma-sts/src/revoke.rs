@@ -176,9 +176,13 @@ impl TokenService {
                 "the token was not issued to this client",
             ));
         }
+        // One reading of the clock for the store and for how long the entry is kept.
         let now = self.clock.now();
+        let unix = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         let until = own.exp.saturating_add(REVOCATION_MARGIN.as_secs());
-        let keep_for = until.saturating_sub(self.clock.unix_seconds());
+        let keep_for = until.saturating_sub(unix);
         if keep_for == 0 {
             return Ok(Revoked::Expired);
         }
