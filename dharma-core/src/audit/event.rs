@@ -70,6 +70,18 @@ impl Outcome {
     }
 }
 
+/// How loudly a log-shaped sink (`tracing`, OpenTelemetry) reports an event: the one
+/// mapping they share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Level {
+    /// Admissions, applied policies, tokens issued and revoked.
+    Info,
+    /// Refusals of the client's making, refused token requests, replays.
+    Warn,
+    /// Refusals of the server's making (5xx) and refused policies.
+    Error,
+}
+
 /// One identity as the audit trail records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -125,6 +137,17 @@ pub struct AuditEvent {
     pub branches: Vec<BranchOutcome>,
 }
 
+impl AuditEvent {
+    /// Allowed: info; refused with a 5xx: error; otherwise refused: warn.
+    pub(crate) fn level(&self) -> Level {
+        match (self.outcome, self.status) {
+            (Outcome::Allow, _) => Level::Info,
+            (Outcome::Deny, 500..) => Level::Error,
+            (Outcome::Deny, _) => Level::Warn,
+        }
+    }
+}
+
 /// A policy change: a reload applied, or one refused (the previous policy stays).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -144,6 +167,17 @@ pub struct PolicyEvent {
     pub source: Arc<str>,
     /// The error, for a refused policy.
     pub detail: Option<String>,
+}
+
+impl PolicyEvent {
+    /// Applied: info; refused: error.
+    pub(crate) fn level(&self) -> Level {
+        if self.applied {
+            Level::Info
+        } else {
+            Level::Error
+        }
+    }
 }
 
 /// What happened to a token.
@@ -212,6 +246,14 @@ pub struct TokenEvent {
 }
 
 impl TokenEvent {
+    /// A refused request or a replay: warn; otherwise info.
+    pub(crate) fn level(&self) -> Level {
+        match self.activity {
+            TokenActivity::Refused | TokenActivity::ReplayDetected => Level::Warn,
+            _ => Level::Info,
+        }
+    }
+
     /// An event with nothing known yet but what happened and when.
     pub fn new(activity: TokenActivity, reason: &'static str, at: SystemTime) -> Self {
         Self {

@@ -33,6 +33,7 @@ mod trace;
 
 use std::{fmt::Debug, sync::Arc};
 
+pub(crate) use event::Level;
 pub use event::{
     AuditEvent, AuditIdentity, EventId, Outcome, PolicyEvent, TokenActivity, TokenEvent,
 };

@@ -4,7 +4,7 @@ use std::{fmt, sync::Arc};
 
 use opentelemetry::logs::{AnyValue, LogRecord, Logger, Severity};
 
-use super::{AuditEvent, AuditSink, Outcome, PolicyEvent, TokenActivity, TokenEvent};
+use super::{AuditEvent, AuditSink, Level, PolicyEvent, TokenEvent};
 
 /// Emits each audit event as an OpenTelemetry log record through `logger` (from the
 /// application's `LoggerProvider`). Event names are `dharma.decision`, `dharma.policy` and
@@ -29,12 +29,12 @@ impl<L: Logger> OtelAuditSink<L> {
     }
 
     /// A record of the event `name` at `at`, with its severity as number and text.
-    fn start(
-        &self,
-        name: &'static str,
-        at: std::time::SystemTime,
-        severity: Severity,
-    ) -> L::LogRecord {
+    fn start(&self, name: &'static str, at: std::time::SystemTime, level: Level) -> L::LogRecord {
+        let severity = match level {
+            Level::Info => Severity::Info,
+            Level::Warn => Severity::Warn,
+            Level::Error => Severity::Error,
+        };
         let mut r = self.logger.create_log_record();
         r.set_event_name(name);
         r.set_timestamp(at);
@@ -61,12 +61,7 @@ fn opt<R: LogRecord>(record: &mut R, key: &'static str, value: Option<&str>) {
 
 impl<L: Logger + Send + Sync> AuditSink for OtelAuditSink<L> {
     fn record(&self, e: &AuditEvent) {
-        let severity = match (e.outcome, e.status) {
-            (Outcome::Allow, _) => Severity::Info,
-            (Outcome::Deny, 500..) => Severity::Error,
-            (Outcome::Deny, _) => Severity::Warn,
-        };
-        let mut r = self.start("dharma.decision", e.at, severity);
+        let mut r = self.start("dharma.decision", e.at, e.level());
         r.set_body(AnyValue::from("dharma decision"));
         r.add_attribute("dharma.id", e.id.to_string());
         r.add_attribute(
@@ -117,12 +112,7 @@ impl<L: Logger + Send + Sync> AuditSink for OtelAuditSink<L> {
     }
 
     fn record_policy(&self, e: &PolicyEvent) {
-        let severity = if e.applied {
-            Severity::Info
-        } else {
-            Severity::Error
-        };
-        let mut r = self.start("dharma.policy", e.at, severity);
+        let mut r = self.start("dharma.policy", e.at, e.level());
         r.set_body(AnyValue::from("dharma policy"));
         r.add_attribute("dharma.id", e.id.to_string());
         r.add_attribute(
@@ -137,11 +127,7 @@ impl<L: Logger + Send + Sync> AuditSink for OtelAuditSink<L> {
     }
 
     fn record_token(&self, e: &TokenEvent) {
-        let severity = match e.activity {
-            TokenActivity::Refused | TokenActivity::ReplayDetected => Severity::Warn,
-            _ => Severity::Info,
-        };
-        let mut r = self.start("dharma.token", e.at, severity);
+        let mut r = self.start("dharma.token", e.at, e.level());
         r.set_body(AnyValue::from("dharma token"));
         r.add_attribute("dharma.id", e.id.to_string());
         r.add_attribute("dharma.activity", e.activity.as_str());
@@ -172,6 +158,7 @@ mod tests {
     use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLoggerProvider};
 
     use super::*;
+    use crate::audit::TokenActivity;
     use crate::{
         Decision, Enforcer, RequestView,
         model::{Domain, Endpoint, Topology},

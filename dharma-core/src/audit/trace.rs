@@ -5,10 +5,7 @@ use std::{
     sync::Arc,
 };
 
-use super::{
-    AUDIT_TARGET, AuditEvent, AuditIdentity, AuditSink, Outcome, PolicyEvent, TokenActivity,
-    TokenEvent,
-};
+use super::{AUDIT_TARGET, AuditEvent, AuditIdentity, AuditSink, Level, PolicyEvent, TokenEvent};
 
 /// Writes each event as a `tracing` event under [`AUDIT_TARGET`]: allows at `INFO`,
 /// denies at `WARN`, infrastructure failures at `ERROR`.
@@ -108,10 +105,10 @@ impl AuditSink for TracingAuditSink {
                 )
             };
         }
-        match (e.outcome, e.status) {
-            (Outcome::Allow, _) => emit!(tracing::Level::INFO),
-            (Outcome::Deny, 500..) => emit!(tracing::Level::ERROR),
-            (Outcome::Deny, _) => emit!(tracing::Level::WARN),
+        match e.level() {
+            Level::Info => emit!(tracing::Level::INFO),
+            Level::Warn => emit!(tracing::Level::WARN),
+            Level::Error => emit!(tracing::Level::ERROR),
         }
     }
 
@@ -131,10 +128,10 @@ impl AuditSink for TracingAuditSink {
                 )
             };
         }
-        if e.applied {
-            emit!(tracing::Level::INFO);
-        } else {
-            emit!(tracing::Level::ERROR);
+        match e.level() {
+            Level::Info => emit!(tracing::Level::INFO),
+            Level::Warn => emit!(tracing::Level::WARN),
+            Level::Error => emit!(tracing::Level::ERROR),
         }
     }
 
@@ -170,11 +167,10 @@ impl TracingAuditSink {
                 )
             };
         }
-        match e.activity {
-            TokenActivity::Refused | TokenActivity::ReplayDetected => {
-                emit!(tracing::Level::WARN)
-            }
-            _ => emit!(tracing::Level::INFO),
+        match e.level() {
+            Level::Info => emit!(tracing::Level::INFO),
+            Level::Warn => emit!(tracing::Level::WARN),
+            Level::Error => emit!(tracing::Level::ERROR),
         }
     }
 }
@@ -183,7 +179,7 @@ impl TracingAuditSink {
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use super::super::EventId;
+    use super::super::{EventId, Outcome};
     use super::*;
     use crate::context::{Assurance, IdentityKind};
     use http::Method;
