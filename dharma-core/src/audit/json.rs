@@ -121,8 +121,9 @@ impl Serialize for IdentityView<'_> {
     }
 }
 
-impl Serialize for AuditIdentity {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl AuditIdentity {
+    /// The identity as the schema writes it.
+    pub(crate) fn view(&self) -> IdentityView<'_> {
         IdentityView {
             kind: self.kind.as_str(),
             subject: &self.subject,
@@ -130,7 +131,12 @@ impl Serialize for AuditIdentity {
             assurance: self.assurance.as_str(),
             token_id: self.token_id.as_deref(),
         }
-        .serialize(s)
+    }
+}
+
+impl Serialize for AuditIdentity {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.view().serialize(s)
     }
 }
 
@@ -149,13 +155,19 @@ impl Serialize for BranchView<'_> {
     }
 }
 
-impl Serialize for BranchOutcome {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl BranchOutcome {
+    /// The branch as the schema writes it.
+    pub(crate) fn view(&self) -> BranchView<'_> {
         BranchView {
             mechanism: &self.mechanism,
             reason: self.reason,
         }
-        .serialize(s)
+    }
+}
+
+impl Serialize for BranchOutcome {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.view().serialize(s)
     }
 }
 
@@ -167,7 +179,7 @@ pub(crate) struct DecisionView<'a, I, B> {
     pub(crate) at: SystemTime,
     pub(crate) revision: u64,
     pub(crate) outcome: Outcome,
-    pub(crate) reason: &'a str,
+    pub(crate) reason: &'static str,
     pub(crate) detail: Option<&'a str>,
     pub(crate) status: u16,
     pub(crate) method: &'a str,
@@ -202,8 +214,9 @@ impl<I: Serialize, B: Serialize> Serialize for DecisionView<'_, I, B> {
     }
 }
 
-impl Serialize for AuditEvent {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl AuditEvent {
+    /// The decision as the schema writes it.
+    pub(crate) fn view(&self) -> DecisionView<'_, &[AuditIdentity], &[BranchOutcome]> {
         DecisionView {
             id: self.id,
             at: self.at,
@@ -222,7 +235,12 @@ impl Serialize for AuditEvent {
             identities: &self.identities,
             branches: &self.branches,
         }
-        .serialize(s)
+    }
+}
+
+impl Serialize for AuditEvent {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.view().serialize(s)
     }
 }
 

@@ -7,6 +7,18 @@ use std::{
 
 use super::{AUDIT_TARGET, AuditEvent, AuditIdentity, AuditSink, Level, PolicyEvent, TokenEvent};
 
+/// Runs a local `emit!` at the `tracing` level of an event's [`Level`] (`tracing` takes
+/// the level as a constant).
+macro_rules! at_level {
+    ($level:expr, $emit:ident) => {
+        match $level {
+            Level::Info => $emit!(tracing::Level::INFO),
+            Level::Warn => $emit!(tracing::Level::WARN),
+            Level::Error => $emit!(tracing::Level::ERROR),
+        }
+    };
+}
+
 /// Writes each event as a `tracing` event under [`AUDIT_TARGET`]: allows at `INFO`,
 /// denies at `WARN`, infrastructure failures at `ERROR`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -105,11 +117,7 @@ impl AuditSink for TracingAuditSink {
                 )
             };
         }
-        match e.level() {
-            Level::Info => emit!(tracing::Level::INFO),
-            Level::Warn => emit!(tracing::Level::WARN),
-            Level::Error => emit!(tracing::Level::ERROR),
-        }
+        at_level!(e.level(), emit);
     }
 
     fn record_policy(&self, e: &PolicyEvent) {
@@ -128,11 +136,7 @@ impl AuditSink for TracingAuditSink {
                 )
             };
         }
-        match e.level() {
-            Level::Info => emit!(tracing::Level::INFO),
-            Level::Warn => emit!(tracing::Level::WARN),
-            Level::Error => emit!(tracing::Level::ERROR),
-        }
+        at_level!(e.level(), emit);
     }
 
     fn record_token(&self, event: &TokenEvent) {
@@ -167,11 +171,7 @@ impl TracingAuditSink {
                 )
             };
         }
-        match e.level() {
-            Level::Info => emit!(tracing::Level::INFO),
-            Level::Warn => emit!(tracing::Level::WARN),
-            Level::Error => emit!(tracing::Level::ERROR),
-        }
+        at_level!(e.level(), emit);
     }
 }
 

@@ -17,10 +17,11 @@ use serde::{
 
 use crate::{
     audit::{
-        AuditEvent, EventId, Outcome,
+        AuditEvent, AuditIdentity, EventId, Outcome,
         json::{BranchView, DecisionView, IdentityView},
     },
     context::Lane,
+    error::BranchOutcome,
 };
 
 /// Bytes of text a queued decision holds inline. A decision with more (a long path, a
@@ -28,6 +29,8 @@ use crate::{
 const TEXT: usize = 384;
 /// The length written for an absent string.
 const ABSENT: u16 = u16::MAX;
+/// What the writer says if a copy does not read back (it always does: the sink wrote it).
+const UNREADABLE: &str = "a queued decision does not read back";
 
 /// A decision as the queue holds it: no heap, no shared counts.
 pub(super) struct FlatDecision {
@@ -91,8 +94,7 @@ impl<'a> Decoder<'a> {
     }
 
     fn count(&mut self) -> Option<u16> {
-        let bytes = self.take(2)?;
-        Some(u16::from_le_bytes([*bytes.first()?, *bytes.get(1)?]))
+        Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
     }
 
     fn opt(&mut self) -> Option<Option<&'a str>> {
@@ -152,8 +154,7 @@ impl<T: Serialize> Serialize for List<'_, T> {
         let mut seq = s.serialize_seq(Some(usize::from(self.count)))?;
         let mut d = self.from;
         for _ in 0..self.count {
-            let item = (self.item)(&mut d)
-                .ok_or_else(|| S::Error::custom("a queued decision does not read back"))?;
+            let item = (self.item)(&mut d).ok_or_else(|| S::Error::custom(UNREADABLE))?;
             seq.serialize_element(&item)?;
         }
         seq.end()
@@ -161,42 +162,43 @@ impl<T: Serialize> Serialize for List<'_, T> {
 }
 
 impl FlatDecision {
-    /// Copies `event`, or `None` if its text does not fit.
+    /// Copies `event` as the schema writes it, or `None` if its text does not fit.
     pub(super) fn new(event: &AuditEvent) -> Option<Self> {
+        let v = event.view();
         let mut text = [0; TEXT];
         let mut e = Encoder {
             text: &mut text,
             len: 0,
         };
-        e.str(event.method.as_str())?;
-        e.str(&event.path)?;
-        e.opt(event.detail.as_deref())?;
-        e.opt(event.endpoint.as_deref())?;
-        e.opt(event.domain.as_ref().map(|d| d.as_str()))?;
-        e.opt(event.mechanism.as_ref().map(|m| m.as_str()))?;
-        e.count(event.identities.len())?;
-        for i in &event.identities {
-            e.str(i.kind.as_str())?;
-            e.str(&i.subject)?;
-            e.opt(i.issuer.as_ref().map(|i| i.as_str()))?;
-            e.str(i.assurance.as_str())?;
-            e.opt(i.token_id.as_deref())?;
+        e.str(v.method)?;
+        e.str(v.path)?;
+        e.opt(v.detail)?;
+        e.opt(v.endpoint)?;
+        e.opt(v.domain)?;
+        e.opt(v.mechanism)?;
+        e.count(v.identities.len())?;
+        for i in v.identities.iter().map(AuditIdentity::view) {
+            e.str(i.kind)?;
+            e.str(i.subject)?;
+            e.opt(i.issuer)?;
+            e.str(i.assurance)?;
+            e.opt(i.token_id)?;
         }
-        e.count(event.branches.len())?;
-        for b in &event.branches {
-            e.str(&b.mechanism)?;
+        e.count(v.branches.len())?;
+        for b in v.branches.iter().map(BranchOutcome::view) {
+            e.str(b.mechanism)?;
             e.str(b.reason)?;
         }
         let len = e.len;
         Some(Self {
-            id: event.id,
-            at: event.at,
-            revision: event.revision,
-            outcome: event.outcome,
-            reason: event.reason,
-            status: event.status,
-            peer: event.peer,
-            lane: event.lane,
+            id: v.id,
+            at: v.at,
+            revision: v.revision,
+            outcome: v.outcome,
+            reason: v.reason,
+            status: v.status,
+            peer: v.peer,
+            lane: v.lane,
             len,
             text,
         })
@@ -228,9 +230,7 @@ impl FlatDecision {
         })();
         match view {
             Some(view) => serde_json::to_writer(out, &view),
-            None => Err(serde_json::Error::custom(
-                "a queued decision does not read back",
-            )),
+            None => Err(serde_json::Error::custom(UNREADABLE)),
         }
     }
 }
@@ -243,9 +243,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        audit::AuditIdentity,
         context::{Assurance, IdentityKind},
-        error::BranchOutcome,
         names::{DomainName, Issuer, MechanismName},
     };
 
