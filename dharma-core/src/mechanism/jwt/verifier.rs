@@ -60,9 +60,15 @@ pub(super) struct Verified {
     thumbprint: [u8; 32],
     /// How long the token has left (until `exp`, measured when verified).
     ttl: Duration,
+}
+
+/// A verified token as the cache keeps it, under the digest of its signature segment.
+#[derive(Debug)]
+pub(super) struct Cached {
     /// The token's header and payload segments (without the signature, the token is no
     /// credential): a hit must present them unchanged.
     signing_input: Box<str>,
+    verified: Verified,
 }
 
 pub(super) struct Inner {
@@ -70,7 +76,7 @@ pub(super) struct Inner {
     pub(super) rules: ClaimRules,
     pub(super) max_token_bytes: usize,
     pub(super) bound: bool,
-    pub(super) cache: Option<TokenCache<Verified>>,
+    pub(super) cache: Option<TokenCache<Cached>>,
     pub(super) clock: Arc<dyn Clock>,
 }
 
@@ -152,17 +158,23 @@ impl JwtVerifier {
         if let Some((cache, input, key)) = &named
             && let Some(hit) = cache.get(key)
             && *hit.signing_input == **input
-            && let Some(answer) = self.check_cached(&hit, key, cache)
+            && let Some(answer) = self.check_cached(&hit.verified, key, cache)
         {
             return answer;
         }
-        let (mut verified, authenticated) = self.verify_cold(token).await?;
+        let (verified, authenticated) = self.verify_cold(token).await?;
         // A token with no time left is not remembered.
         if let Some((cache, input, key)) = named
             && !verified.ttl.is_zero()
         {
-            verified.signing_input = input.into();
-            cache.insert(key, verified);
+            let signing_input = input.into();
+            cache.insert(
+                key,
+                Cached {
+                    signing_input,
+                    verified,
+                },
+            );
         }
         Ok(authenticated)
     }
@@ -174,7 +186,7 @@ impl JwtVerifier {
         &self,
         hit: &Verified,
         digest: &[u8; 32],
-        cache: &TokenCache<Verified>,
+        cache: &TokenCache<Cached>,
     ) -> Option<Result<Authenticated, Rejection>> {
         let inner = &*self.inner;
         let now = inner.clock.unix_seconds();
@@ -282,7 +294,6 @@ impl JwtVerifier {
             store: index,
             thumbprint: *key.thumbprint(),
             ttl: Duration::from_secs(exp.saturating_sub(now)),
-            signing_input: Box::default(),
         };
         Ok(Cold::Done(verified, authenticated))
     }
