@@ -66,18 +66,41 @@ struct Header<'a> {
     x5t_s256: Option<Raw<'a>>,
 }
 
+/// A token cut at its last dot: what was signed, and the signature segment.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Split<'a> {
+    pub(crate) signing_input: &'a str,
+    pub(crate) signature: &'a str,
+}
+
+impl<'a> Split<'a> {
+    pub(crate) fn of(token: &'a str) -> Result<Self, TokenError> {
+        let (signing_input, signature) = token.rsplit_once('.').ok_or(SEGMENTS)?;
+        Ok(Self {
+            signing_input,
+            signature,
+        })
+    }
+}
+
+const SEGMENTS: TokenError = TokenError::Malformed("not three dot-separated segments");
+
 impl<'a> Compact<'a> {
     /// Splits and decodes `token` and reads its header, decoding into `scratch`.
     pub(crate) fn parse(token: &'a str, scratch: &'a mut Scratch) -> Result<Self, TokenError> {
-        let mut parts = token.splitn(4, '.');
-        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(TokenError::Malformed("not three dot-separated segments"));
-        };
-        let signing_input = token
-            .get(..header_b64.len() + 1 + payload_b64.len())
-            .ok_or(TokenError::Malformed("not three dot-separated segments"))?;
+        Self::read(Split::of(token)?, scratch)
+    }
+
+    /// Decodes a split token and reads its header, decoding into `scratch`.
+    pub(crate) fn read(split: Split<'a>, scratch: &'a mut Scratch) -> Result<Self, TokenError> {
+        let Split {
+            signing_input,
+            signature: signature_b64,
+        } = split;
+        let (header_b64, payload_b64) = signing_input.split_once('.').ok_or(SEGMENTS)?;
+        if payload_b64.contains('.') {
+            return Err(SEGMENTS);
+        }
         let Scratch {
             header: inline,
             heap,

@@ -3,12 +3,15 @@
 use std::{sync::Arc, time::Duration};
 
 use super::issuer::{IssuerEntry, IssuerMatch, IssuerSpec, SourceSpec};
-use super::verifier::{Inner, JwtVerifier};
+use super::verifier::{Inner, JwtVerifier, TokenMemory};
 use crate::{
     clock::{Clock, SystemClock},
     jose::AlgorithmSet,
     jwks::{CachePolicy, KeySource, KeyStore, PolicyError, SourceError},
-    mechanism::{cache::TokenCache, token::ClaimRules},
+    mechanism::{
+        cache::{KeyedHash, TokenCache},
+        token::ClaimRules,
+    },
     names::{Audience, Issuer, NameError},
     transport::{HttpClient, Offline},
 };
@@ -59,6 +62,9 @@ pub enum JwtConfigError {
     /// The default HTTP client could not be created.
     #[error("default HTTP client: {0}")]
     HttpClient(String),
+    /// The system's random source failed (the token cache's key is drawn from it).
+    #[error("the system's random source failed")]
+    Random,
 }
 
 /// Builds a [`JwtVerifier`].
@@ -243,8 +249,13 @@ impl JwtVerifierBuilder {
                 },
                 max_token_bytes: self.max_token_bytes,
                 bound: self.bound,
-                cache: (self.token_cache_capacity > 0)
-                    .then(|| TokenCache::new(self.token_cache_capacity)),
+                cache: match self.token_cache_capacity {
+                    0 => None,
+                    capacity => Some(TokenMemory {
+                        name: KeyedHash::random().map_err(|_| JwtConfigError::Random)?,
+                        tokens: TokenCache::new(capacity),
+                    }),
+                },
                 clock: self.clock,
             }),
         })

@@ -33,7 +33,7 @@
 use std::{fmt, sync::Arc, time::Duration};
 
 use super::{builder::JwtVerifierBuilder, issuer::IssuerEntry};
-use crate::mechanism::{cache::TokenCache, token::digest};
+use crate::mechanism::cache::{KeyedHash, TokenCache};
 
 use crate::mechanism::token::{ClaimRules, Payload, check_confirmation, check_unbound};
 use crate::{
@@ -41,7 +41,7 @@ use crate::{
     error::{MalformedRequest, Rejection, TokenError, UnavailableError},
     jose::{
         Algorithm, VerifyingKey,
-        jws::{Compact, Scratch},
+        jws::{Compact, Scratch, Split},
     },
     jwks::{KeyLookupError, KeySourceError, KeyStatus, spawn_refresher},
     mechanism::{Authenticated, BackgroundTask, TokenVerifier, Verifier},
@@ -62,7 +62,13 @@ pub(super) struct Verified {
     ttl: Duration,
 }
 
-/// A verified token as the cache keeps it, under the digest of its signature segment.
+/// The verified tokens, each under the keyed hash of its signature segment.
+pub(super) struct TokenMemory {
+    pub(super) name: KeyedHash,
+    pub(super) tokens: TokenCache<Cached, 16>,
+}
+
+/// A verified token as the cache keeps it, under the keyed hash of its signature segment.
 #[derive(Debug)]
 pub(super) struct Cached {
     /// The token's header and payload segments (without the signature, the token is no
@@ -76,7 +82,7 @@ pub(super) struct Inner {
     pub(super) rules: ClaimRules,
     pub(super) max_token_bytes: usize,
     pub(super) bound: bool,
-    pub(super) cache: Option<TokenCache<Cached>>,
+    pub(super) cache: Option<TokenMemory>,
     pub(super) clock: Arc<dyn Clock>,
 }
 
@@ -93,7 +99,7 @@ impl fmt::Debug for JwtVerifier {
             .field("issuers", &self.inner.issuers)
             .field("rules", &self.inner.rules)
             .field("max_token_bytes", &self.inner.max_token_bytes)
-            .field("cache", &self.inner.cache)
+            .field("cache", &self.inner.cache.as_ref().map(|c| &c.tokens))
             .finish()
     }
 }
@@ -147,27 +153,27 @@ impl JwtVerifier {
             }
             .into());
         }
-        // The cache names a token by the SHA-256 of its signature segment (a third of the
-        // token's blocks) and keeps its signing input, compared on every hit: a hit is the
-        // very token verified before, and no signature is kept.
+        // The cache names a token by a keyed hash of its signature segment and keeps its
+        // signing input, compared on every hit: a hit is the very token verified before,
+        // and no signature is kept.
+        let split = Split::of(token)?;
         let named = inner
             .cache
             .as_ref()
-            .zip(token.rsplit_once('.'))
-            .map(|(cache, (input, signature))| (cache, input, digest(signature)));
-        if let Some((cache, input, key)) = &named
+            .map(|cache| (&cache.tokens, cache.name.of(split.signature.as_bytes())));
+        if let Some((cache, key)) = &named
             && let Some(hit) = cache.get(key)
-            && *hit.signing_input == **input
+            && *hit.signing_input == *split.signing_input
             && let Some(answer) = self.check_cached(&hit.verified, key, cache)
         {
             return answer;
         }
-        let (verified, authenticated) = self.verify_cold(token).await?;
+        let (verified, authenticated) = self.verify_cold(token, split).await?;
         // A token with no time left is not remembered.
-        if let Some((cache, input, key)) = named
+        if let Some((cache, key)) = named
             && !verified.ttl.is_zero()
         {
-            let signing_input = input.into();
+            let signing_input = split.signing_input.into();
             cache.insert(
                 key,
                 Cached {
@@ -185,8 +191,8 @@ impl JwtVerifier {
     fn check_cached(
         &self,
         hit: &Verified,
-        digest: &[u8; 32],
-        cache: &TokenCache<Cached>,
+        digest: &[u8; 16],
+        cache: &TokenCache<Cached, 16>,
     ) -> Option<Result<Authenticated, Rejection>> {
         let inner = &*self.inner;
         let now = inner.clock.unix_seconds();
@@ -213,8 +219,12 @@ impl JwtVerifier {
     /// Verifies a token not in the cache. The work is synchronous whenever the issuer's
     /// key set in hand can answer, so the token's decoding buffers never live in a future;
     /// only a key set that must be fetched first is waited for.
-    async fn verify_cold(&self, token: &str) -> Result<(Verified, Authenticated), Rejection> {
-        let (store, kid, alg) = match self.verify_now(token, None)? {
+    async fn verify_cold(
+        &self,
+        token: &str,
+        split: Split<'_>,
+    ) -> Result<(Verified, Authenticated), Rejection> {
+        let (store, kid, alg) = match self.verify_now(token, split, None)? {
             Cold::Done(verified, authenticated) => return Ok((verified, authenticated)),
             Cold::NeedKey { store, kid, alg } => (store, kid, alg),
         };
@@ -228,7 +238,7 @@ impl JwtVerifier {
             .key(kid.as_deref(), alg)
             .await
             .map_err(|e| key_error(e, kid.as_deref()))?;
-        match self.verify_now(token, Some(key))? {
+        match self.verify_now(token, split, Some(key))? {
             Cold::Done(verified, authenticated) => Ok((verified, authenticated)),
             // With the key given, the token needs nothing more.
             Cold::NeedKey { .. } => Err(TokenError::KeyRevoked.into()),
@@ -236,10 +246,15 @@ impl JwtVerifier {
     }
 
     /// Verifies with the key set in hand, or with `key` when the slow path fetched it.
-    fn verify_now(&self, token: &str, key: Option<Arc<VerifyingKey>>) -> Result<Cold, Rejection> {
+    fn verify_now(
+        &self,
+        token: &str,
+        split: Split<'_>,
+        key: Option<Arc<VerifyingKey>>,
+    ) -> Result<Cold, Rejection> {
         let inner = &*self.inner;
         let mut scratch = Scratch::new();
-        let jws = Compact::parse(token, &mut scratch)?;
+        let jws = Compact::read(split, &mut scratch)?;
         let payload = jws.payload()?;
         let claims = Payload::read(&payload)?;
         let iss = Payload::string(claims.iss).unwrap_or_default();
