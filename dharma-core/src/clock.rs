@@ -25,11 +25,15 @@ pub trait Clock: Send + Sync + Debug {
 
     /// The current time as whole seconds since the Unix epoch (0 before 1970).
     fn unix_seconds(&self) -> u64 {
-        self.now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
+        unix_seconds(self.now())
     }
+}
+
+/// `time` as whole seconds since the Unix epoch (0 before 1970).
+pub(crate) fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The operating system's clock.

@@ -15,3 +15,12 @@ pub fn json(text: &str) -> Option<Vec<(String, String)>> {
         Err(JsonError::Invalid) => None,
     }
 }
+
+/// What the base64url decoder of token segments makes of `text`, into a vector and into
+/// a buffer of `room` bytes: `None` when it refuses it.
+pub fn base64url(text: &str, room: usize) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+    let mut buf = vec![0; room];
+    let into = crate::jose::b64::decode_into(text, &mut buf)
+        .and_then(|n| buf.get(..n).map(<[u8]>::to_vec));
+    (crate::jose::b64::decode(text), into)
+}

@@ -228,6 +228,51 @@ async fn a_cached_signature_does_not_vouch_for_another_payload() {
     }
 }
 
+/// A verified token's header is remembered, so later tokens with the same header segment
+/// skip reading it: it must answer only for those very bytes. Properly signed tokens whose
+/// header differs from the remembered one (a critical extension, compression, another
+/// key id) are read and judged as if nothing were remembered, and the remembered header
+/// never excuses a bad signature.
+#[tokio::test]
+async fn a_remembered_header_answers_only_for_its_own_bytes() {
+    let t = target("ES256").await;
+    let genuine = t.key.sign(&t.claims());
+    t.check(&genuine).await.unwrap();
+    let fresh = t.key.sign(&t.claims());
+    t.check(&fresh).await.unwrap();
+
+    let critical = t.key.sign_with_header(
+        json!({"crit": ["urn:example:must-understand"], "urn:example:must-understand": true}),
+        &t.claims(),
+    );
+    assert_eq!(
+        t.refused(&critical).await,
+        TokenError::CriticalHeader("urn:example:must-understand".into())
+    );
+    let compressed = t.key.sign_with_header(json!({"zip": "DEF"}), &t.claims());
+    assert!(matches!(
+        t.refused(&compressed).await,
+        TokenError::Malformed(_)
+    ));
+    let other_kid = t
+        .key
+        .sign_with_header(json!({"kid": "rotated-out"}), &t.claims());
+    assert!(matches!(
+        t.refused(&other_kid).await,
+        TokenError::UnknownKey { .. }
+    ));
+
+    // The remembered header with a new payload and a signature that does not cover it.
+    let (header, _) = genuine.split_once('.').unwrap();
+    let (_, signature) = genuine.rsplit_once('.').unwrap();
+    let payload = b64(t.claims().to_string());
+    assert_eq!(
+        t.refused(&format!("{header}.{payload}.{signature}")).await,
+        TokenError::BadSignature
+    );
+    t.check(&t.key.sign(&t.claims())).await.unwrap();
+}
+
 #[tokio::test]
 async fn truncated_and_empty_signatures() {
     for alg in ["RS256", "ES256", "EdDSA"] {

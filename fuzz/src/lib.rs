@@ -9,6 +9,7 @@ use std::{
     time::{Duration, UNIX_EPOCH},
 };
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use dharma_core::{
     BoxFuture, RequestView, Verifier,
@@ -80,6 +81,17 @@ pub fn jws(data: &[u8]) {
     });
     // Static keys: nothing to wait for.
     let _ = verifier.verify_token(token).now_or_never();
+    // The vectorized segment decoder against the reference one, on every segment.
+    for segment in token.split('.') {
+        let reference = base64::Engine::decode(&URL_SAFE_NO_PAD, segment).ok();
+        let (decoded, into) = dharma_core::fuzzing::base64url(segment, segment.len());
+        assert_eq!(decoded, reference, "{segment:?}");
+        assert_eq!(into, reference, "{segment:?}");
+        // One byte short of the decoded length is refused, not cut.
+        if let Some(short) = reference.as_ref().and_then(|r| r.len().checked_sub(1)) {
+            assert_eq!(dharma_core::fuzzing::base64url(segment, short).1, None);
+        }
+    }
 }
 
 /// dharma's strict JSON reader (token headers and payloads, key sets, introspection

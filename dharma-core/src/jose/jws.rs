@@ -7,9 +7,7 @@
 
 use std::borrow::Cow;
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-
-use super::{alg::Algorithm, jwk::VerifyingKey};
+use super::{alg::Algorithm, b64, jwk::VerifyingKey};
 use crate::{
     error::TokenError,
     json::scan::{self, Kind, Raw},
@@ -18,9 +16,8 @@ use crate::{
 
 /// A header this long or shorter is decoded on the stack.
 const INLINE_HEADER: usize = 512;
-/// Room for the longest signature any supported key makes (RSA with 8192 bits), and the
-/// slack base64's length estimate needs.
-const MAX_SIGNATURE: usize = 1024 + 3;
+/// Room for the longest signature any supported key makes (RSA with 8192 bits).
+const MAX_SIGNATURE: usize = 1024;
 
 /// Where a token's header and signature are decoded: on the stack for ordinary tokens;
 /// a header longer than [`INLINE_HEADER`] (an `x5c` chain) goes to the heap.
@@ -43,6 +40,7 @@ impl Scratch {
 /// A parsed compact JWS whose signature is not checked yet.
 #[derive(Debug)]
 pub(crate) struct Compact<'a> {
+    header_b64: &'a str,
     signing_input: &'a str,
     payload_b64: &'a str,
     signature: &'a [u8],
@@ -93,6 +91,16 @@ impl<'a> Compact<'a> {
 
     /// Decodes a split token and reads its header, decoding into `scratch`.
     pub(crate) fn read(split: Split<'a>, scratch: &'a mut Scratch) -> Result<Self, TokenError> {
+        Self::read_known(split, scratch, None)
+    }
+
+    /// [`read`](Self::read), taking the header from `known` when the token's header
+    /// segment is the one `known` was read from (byte for byte).
+    pub(crate) fn read_known(
+        split: Split<'a>,
+        scratch: &'a mut Scratch,
+        known: Option<&'a KnownHeader>,
+    ) -> Result<Self, TokenError> {
         let Split {
             signing_input,
             signature: signature_b64,
@@ -106,62 +114,19 @@ impl<'a> Compact<'a> {
             heap,
             signature: signature_buf,
         } = scratch;
-        let header = decode(header_b64, inline, heap)
-            .ok_or(TokenError::Malformed("header is not base64url"))?;
-        let header = std::str::from_utf8(header)
-            .map_err(|_| TokenError::Malformed("header is not a JSON object"))?;
-        let mut h = Header::default();
-        scan::object(header, |name, value| match name.decode().as_ref() {
-            "alg" => h.alg = Some(value),
-            "kid" => h.kid = Some(value),
-            "typ" => h.typ = Some(value),
-            "crit" => h.crit = Some(value),
-            "b64" => h.b64 = Some(value),
-            "zip" => h.zip = true,
-            "x5c" => h.x5c = Some(value),
-            "x5t#S256" => h.x5t_s256 = Some(value),
-            _ => {}
-        })
-        .map_err(|_| TokenError::Malformed("header is not a JSON object"))?;
-        if let Some(crit) = h.crit {
-            let first = crit
-                .items()
-                .next()
-                .and_then(Raw::as_str)
-                .map(|s| truncate(&s.decode(), 32))
-                .unwrap_or_default();
-            return Err(TokenError::CriticalHeader(first));
-        }
-        if h.b64.is_some_and(|b| b.text() != "true") {
-            return Err(TokenError::Malformed(
-                "unencoded payload (b64) is not supported",
-            ));
-        }
-        // Compression belongs to JWE (RFC 7516); in a JWS it is a confused or hostile token.
-        if h.zip {
-            return Err(TokenError::Malformed("zip is not a JWS header"));
-        }
-        let alg = match h.alg.and_then(Raw::as_str) {
-            Some(alg) => {
-                let alg = alg.decode();
-                Algorithm::from_name(&alg)
-                    .ok_or_else(|| TokenError::UnsupportedAlgorithm(truncate(&alg, 32)))?
-            }
-            None => return Err(TokenError::Malformed("header has no \"alg\" string")),
+        let header = match known.filter(|k| *k.segment == *header_b64) {
+            Some(known) => ReadHeader {
+                alg: known.alg,
+                kid: known.kid.as_deref().map(Cow::Borrowed),
+                typ: known.typ.as_deref().map(Cow::Borrowed),
+                x5c: None,
+                x5t_s256: None,
+            },
+            None => read_header(header_b64, inline, heap)?,
         };
-        let text = |member: Option<Raw<'a>>| match member {
-            None => Ok(None),
-            Some(raw) => raw
-                .as_str()
-                .map(|s| Some(s.decode()))
-                .ok_or(TokenError::Malformed("header member is not a string")),
-        };
-        let kid = text(h.kid)?;
-        let typ = text(h.typ)?;
         let signature: &'a [u8] = {
-            let n = URL_SAFE_NO_PAD
-                .decode_slice(signature_b64, &mut signature_buf[..])
-                .map_err(|_| TokenError::Malformed("signature is not base64url"))?;
+            let n = b64::decode_into(signature_b64, signature_buf)
+                .ok_or(TokenError::Malformed("signature is not base64url"))?;
             let signature_buf: &'a [u8; MAX_SIGNATURE] = signature_buf;
             signature_buf.get(..n).unwrap_or_default()
         };
@@ -169,14 +134,29 @@ impl<'a> Compact<'a> {
             return Err(TokenError::Malformed("empty signature"));
         }
         Ok(Self {
+            header_b64,
             signing_input,
             payload_b64,
             signature,
-            alg,
-            kid,
-            typ,
-            x5c: h.x5c,
-            x5t_s256: h.x5t_s256,
+            alg: header.alg,
+            kid: header.kid,
+            typ: header.typ,
+            x5c: header.x5c,
+            x5t_s256: header.x5t_s256,
+        })
+    }
+
+    /// The header as a [`KnownHeader`], for a later token with the same header segment;
+    /// `None` for a header with certificates (`x5c`, `x5t#S256`), which are per token.
+    pub(crate) fn known_header(&self) -> Option<KnownHeader> {
+        if self.x5c.is_some() || self.x5t_s256.is_some() {
+            return None;
+        }
+        Some(KnownHeader {
+            segment: self.header_b64.into(),
+            alg: self.alg,
+            kid: self.kid.as_deref().map(Into::into),
+            typ: self.typ.as_deref().map(Into::into),
         })
     }
 
@@ -226,26 +206,116 @@ impl<'a> Compact<'a> {
     }
 }
 
+/// What a header says that verification uses.
+struct ReadHeader<'a> {
+    alg: Algorithm,
+    kid: Option<Cow<'a, str>>,
+    typ: Option<Cow<'a, str>>,
+    x5c: Option<Raw<'a>>,
+    x5t_s256: Option<Raw<'a>>,
+}
+
+/// A header that was read from a token whose signature then checked, kept to read the
+/// same header segment of later tokens without decoding it again. Only headers without
+/// certificates are kept.
+#[derive(Debug)]
+pub(crate) struct KnownHeader {
+    segment: Box<str>,
+    alg: Algorithm,
+    kid: Option<Box<str>>,
+    typ: Option<Box<str>>,
+}
+
+impl KnownHeader {
+    /// The header segment (base64url) it was read from.
+    pub(crate) fn segment(&self) -> &str {
+        &self.segment
+    }
+}
+
+/// Decodes and reads a header segment, refusing what dharma does not implement.
+fn read_header<'a>(
+    header_b64: &str,
+    inline: &'a mut [u8; INLINE_HEADER],
+    heap: &'a mut Vec<u8>,
+) -> Result<ReadHeader<'a>, TokenError> {
+    let header =
+        decode(header_b64, inline, heap).ok_or(TokenError::Malformed("header is not base64url"))?;
+    let header = std::str::from_utf8(header)
+        .map_err(|_| TokenError::Malformed("header is not a JSON object"))?;
+    let mut h = Header::default();
+    scan::object(header, |name, value| match name.decode().as_ref() {
+        "alg" => h.alg = Some(value),
+        "kid" => h.kid = Some(value),
+        "typ" => h.typ = Some(value),
+        "crit" => h.crit = Some(value),
+        "b64" => h.b64 = Some(value),
+        "zip" => h.zip = true,
+        "x5c" => h.x5c = Some(value),
+        "x5t#S256" => h.x5t_s256 = Some(value),
+        _ => {}
+    })
+    .map_err(|_| TokenError::Malformed("header is not a JSON object"))?;
+    if let Some(crit) = h.crit {
+        let first = crit
+            .items()
+            .next()
+            .and_then(Raw::as_str)
+            .map(|s| truncate(&s.decode(), 32))
+            .unwrap_or_default();
+        return Err(TokenError::CriticalHeader(first));
+    }
+    if h.b64.is_some_and(|b| b.text() != "true") {
+        return Err(TokenError::Malformed(
+            "unencoded payload (b64) is not supported",
+        ));
+    }
+    // Compression belongs to JWE (RFC 7516); in a JWS it is a confused or hostile token.
+    if h.zip {
+        return Err(TokenError::Malformed("zip is not a JWS header"));
+    }
+    let alg = match h.alg.and_then(Raw::as_str) {
+        Some(alg) => {
+            let alg = alg.decode();
+            Algorithm::from_name(&alg)
+                .ok_or_else(|| TokenError::UnsupportedAlgorithm(truncate(&alg, 32)))?
+        }
+        None => return Err(TokenError::Malformed("header has no \"alg\" string")),
+    };
+    let text = |member: Option<Raw<'a>>| match member {
+        None => Ok(None),
+        Some(raw) => raw
+            .as_str()
+            .map(|s| Some(s.decode()))
+            .ok_or(TokenError::Malformed("header member is not a string")),
+    };
+    let kid = text(h.kid)?;
+    let typ = text(h.typ)?;
+    Ok(ReadHeader {
+        alg,
+        kid,
+        typ,
+        x5c: h.x5c,
+        x5t_s256: h.x5t_s256,
+    })
+}
+
 const X5C_SHAPE: TokenError = TokenError::Malformed("x5c is not an array of base64 certificates");
 
 /// A payload segment's text, if it is base64url of UTF-8.
 pub(crate) fn decode_payload(segment: &str) -> Result<String, TokenError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| TokenError::Malformed("payload is not base64url"))?;
+    let bytes = b64::decode(segment).ok_or(TokenError::Malformed("payload is not base64url"))?;
     String::from_utf8(bytes).map_err(|_| TokenError::Malformed("payload is not a JSON object"))
 }
 
 /// Decodes base64url into `inline` when it fits, else into `heap`.
 fn decode<'a>(encoded: &str, inline: &'a mut [u8], heap: &'a mut Vec<u8>) -> Option<&'a [u8]> {
-    if base64::decoded_len_estimate(encoded.len()) <= inline.len() {
-        let n = URL_SAFE_NO_PAD
-            .decode_slice(encoded, &mut inline[..])
-            .ok()?;
+    if encoded.len() / 4 * 3 + encoded.len() % 4 <= inline.len() {
+        let n = b64::decode_into(encoded, inline)?;
         let inline: &'a [u8] = inline;
         inline.get(..n)
     } else {
-        *heap = URL_SAFE_NO_PAD.decode(encoded).ok()?;
+        *heap = b64::decode(encoded)?;
         Some(heap.as_slice())
     }
 }
@@ -253,6 +323,7 @@ fn decode<'a>(encoded: &str, inline: &'a mut [u8], heap: &'a mut Vec<u8>) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
     fn b64(s: &str) -> String {
         URL_SAFE_NO_PAD.encode(s)
@@ -368,5 +439,52 @@ mod tests {
         assert_eq!(c.kid(), Some("k"));
         assert_eq!(c.typ(), Some("at+jwt"));
         assert_eq!(c.payload().unwrap(), "{}");
+    }
+
+    #[test]
+    fn a_known_header_is_used_only_for_its_own_segment() {
+        let first = token(r#"{"alg":"ES256","kid":"k1","typ":"at+jwt"}"#);
+        let mut scratch = Scratch::new();
+        let known = Compact::parse(&first, &mut scratch)
+            .unwrap()
+            .known_header()
+            .unwrap();
+
+        let same = token(r#"{"alg":"ES256","kid":"k1","typ":"at+jwt"}"#);
+        let mut scratch = Scratch::new();
+        let c = Compact::read_known(Split::of(&same).unwrap(), &mut scratch, Some(&known)).unwrap();
+        assert_eq!(
+            (c.alg(), c.kid(), c.typ()),
+            (Algorithm::Es256, Some("k1"), Some("at+jwt"))
+        );
+
+        // Another segment is read, not answered from `known`.
+        let other = token(r#"{"alg":"EdDSA","kid":"k2"}"#);
+        let mut scratch = Scratch::new();
+        let c =
+            Compact::read_known(Split::of(&other).unwrap(), &mut scratch, Some(&known)).unwrap();
+        assert_eq!(
+            (c.alg(), c.kid(), c.typ()),
+            (Algorithm::EdDsa, Some("k2"), None)
+        );
+        let critical = token(r#"{"alg":"ES256","kid":"k1","crit":["x"],"x":1}"#);
+        assert!(matches!(
+            Compact::read_known(
+                Split::of(&critical).unwrap(),
+                &mut Scratch::new(),
+                Some(&known)
+            ),
+            Err(TokenError::CriticalHeader(_))
+        ));
+
+        // Headers with certificates are per token and are not kept.
+        let x5c = token(r#"{"alg":"ES256","x5c":["MIIB"]}"#);
+        let mut scratch = Scratch::new();
+        assert!(
+            Compact::parse(&x5c, &mut scratch)
+                .unwrap()
+                .known_header()
+                .is_none()
+        );
     }
 }

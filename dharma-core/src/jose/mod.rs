@@ -4,6 +4,7 @@
 //! but the strict JSON reader, so a token service can share it.
 
 mod alg;
+pub(crate) mod b64;
 mod jwk;
 pub(crate) mod jws;
 #[cfg(test)]

@@ -142,10 +142,10 @@ impl KeyStore {
         kid: Option<&str>,
         alg: Algorithm,
     ) -> Result<Arc<VerifyingKey>, KeyLookupError> {
-        if let Some(answer) = self.key_now(kid, alg) {
+        let now = self.clock.now();
+        if let Some(answer) = self.key_now(kid, alg, now) {
             return answer;
         }
-        let now = self.clock.now();
         let snapshot = self.snapshot.load_full();
         let fetched = if self.may_fetch(now) {
             self.refresh().await
@@ -169,13 +169,14 @@ impl KeyStore {
 
     /// The answer [`key`](Self::key) gives without fetching, when the key set in hand is
     /// fresh: the key, or that the key set does not have it and may not be fetched again
-    /// yet. `None` when only a fetch can answer.
+    /// yet. `None` when only a fetch can answer. `now` is the store's clock read by the
+    /// caller.
     pub(crate) fn key_now(
         &self,
         kid: Option<&str>,
         alg: Algorithm,
+        now: SystemTime,
     ) -> Option<Result<Arc<VerifyingKey>, KeyLookupError>> {
-        let now = self.clock.now();
         let snapshot = self.snapshot.load();
         let set = snapshot.as_ref().filter(|set| set.is_fresh(now))?;
         if let Some(key) = set.find(kid, alg) {
@@ -184,12 +185,13 @@ impl KeyStore {
         (set.fresh_until.is_none() || !self.may_fetch(now)).then_some(Err(KeyLookupError::Unknown))
     }
 
-    /// Whether a key (by thumbprint) is still in a usable key set.
-    pub(crate) fn status(&self, thumbprint: &[u8; 32]) -> KeyStatus {
+    /// Whether a key (by thumbprint) is still in a usable key set at `now` (the store's
+    /// clock read by the caller).
+    pub(crate) fn status(&self, thumbprint: &[u8; 32], now: SystemTime) -> KeyStatus {
         let Some(set) = &*self.snapshot.load() else {
             return KeyStatus::Unavailable;
         };
-        if !set.is_usable(self.clock.now(), self.policy.stale_if_error) {
+        if !set.is_usable(now, self.policy.stale_if_error) {
             return KeyStatus::Unavailable;
         }
         if set.keys.iter().any(|k| k.thumbprint() == thumbprint) {

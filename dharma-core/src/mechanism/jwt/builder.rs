@@ -2,6 +2,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use super::headers::Headers;
 use super::issuer::{IssuerEntry, IssuerMatch, IssuerSpec, SourceSpec};
 use super::verifier::{Inner, JwtVerifier, TokenMemory};
 use crate::{
@@ -256,6 +257,7 @@ impl JwtVerifierBuilder {
                         tokens: TokenCache::new(capacity),
                     }),
                 },
+                headers: Headers::default(),
                 clock: self.clock,
             }),
         })

@@ -14,6 +14,7 @@
 pub(crate) mod settings;
 
 mod builder;
+mod headers;
 mod issuer;
 mod verifier;
 

@@ -32,12 +32,12 @@
 
 use std::{fmt, sync::Arc, time::Duration};
 
-use super::{builder::JwtVerifierBuilder, issuer::IssuerEntry};
+use super::{builder::JwtVerifierBuilder, headers::Headers, issuer::IssuerEntry};
 use crate::mechanism::cache::{KeyedHash, TokenCache};
 
 use crate::mechanism::token::{ClaimRules, Payload, check_confirmation, check_unbound};
 use crate::{
-    clock::Clock,
+    clock::{Clock, unix_seconds},
     error::{MalformedRequest, Rejection, TokenError, UnavailableError},
     jose::{
         Algorithm, VerifyingKey,
@@ -83,6 +83,7 @@ pub(super) struct Inner {
     pub(super) max_token_bytes: usize,
     pub(super) bound: bool,
     pub(super) cache: Option<TokenMemory>,
+    pub(super) headers: Headers,
     pub(super) clock: Arc<dyn Clock>,
 }
 
@@ -195,7 +196,8 @@ impl JwtVerifier {
         cache: &TokenCache<Cached, 16>,
     ) -> Option<Result<Authenticated, Rejection>> {
         let inner = &*self.inner;
-        let now = inner.clock.unix_seconds();
+        let time = inner.clock.now();
+        let now = unix_seconds(time);
         if now > hit.exp.saturating_add(inner.rules.leeway) {
             cache.remove(digest);
             return Some(Err(TokenError::Expired { now, exp: hit.exp }.into()));
@@ -203,7 +205,7 @@ impl JwtVerifier {
         let Some(entry) = inner.issuers.get(hit.store) else {
             return Some(Err(TokenError::KeyRevoked.into()));
         };
-        match entry.store.status(&hit.thumbprint) {
+        match entry.store.status(&hit.thumbprint, time) {
             KeyStatus::Current => Some(Ok(hit.authenticated.clone())),
             KeyStatus::Gone => {
                 cache.remove(digest);
@@ -253,8 +255,13 @@ impl JwtVerifier {
         key: Option<Arc<VerifyingKey>>,
     ) -> Result<Cold, Rejection> {
         let inner = &*self.inner;
+        // One reading of the clock serves the key set's freshness and the claims.
+        let time = inner.clock.now();
         let mut scratch = Scratch::new();
-        let jws = Compact::read(split, &mut scratch)?;
+        let header = split.signing_input.split_once('.').map_or("", |(h, _)| h);
+        let known = inner.headers.get(header);
+        let known = known.as_deref().filter(|k| k.segment() == header);
+        let jws = Compact::read_known(split, &mut scratch, known)?;
         let payload = jws.payload()?;
         let claims = Payload::read(&payload)?;
         let iss = Payload::string(claims.iss).unwrap_or_default();
@@ -270,7 +277,7 @@ impl JwtVerifier {
         inner.rules.check_type(jws.typ())?;
         let key = match key {
             Some(key) => key,
-            None => match entry.store.key_now(jws.kid(), jws.alg()) {
+            None => match entry.store.key_now(jws.kid(), jws.alg(), time) {
                 Some(found) => found.map_err(|e| key_error(e, jws.kid()))?,
                 None => {
                     return Ok(Cold::NeedKey {
@@ -282,7 +289,12 @@ impl JwtVerifier {
             },
         };
         jws.verify(&key)?;
-        let now = inner.clock.unix_seconds();
+        if known.is_none()
+            && let Some(header) = jws.known_header()
+        {
+            inner.headers.keep(header);
+        }
+        let now = unix_seconds(time);
         let exp = inner.rules.check(&claims, &entry.audiences, now)?;
         // A template's tokens name their own issuer, the tenant's.
         let tenant_issuer = match tenant {
