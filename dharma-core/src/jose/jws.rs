@@ -44,11 +44,7 @@ pub(crate) struct Compact<'a> {
     signing_input: &'a str,
     payload_b64: &'a str,
     signature: &'a [u8],
-    alg: Algorithm,
-    kid: Option<Cow<'a, str>>,
-    typ: Option<Cow<'a, str>>,
-    x5c: Option<Raw<'a>>,
-    x5t_s256: Option<Raw<'a>>,
+    header: ReadHeader<'a>,
 }
 
 /// The header members dharma reads, as written.
@@ -138,47 +134,43 @@ impl<'a> Compact<'a> {
             signing_input,
             payload_b64,
             signature,
-            alg: header.alg,
-            kid: header.kid,
-            typ: header.typ,
-            x5c: header.x5c,
-            x5t_s256: header.x5t_s256,
+            header,
         })
     }
 
     /// The header as a [`KnownHeader`], for a later token with the same header segment;
     /// `None` for a header with certificates (`x5c`, `x5t#S256`), which are per token.
     pub(crate) fn known_header(&self) -> Option<KnownHeader> {
-        if self.x5c.is_some() || self.x5t_s256.is_some() {
+        if self.header.x5c.is_some() || self.header.x5t_s256.is_some() {
             return None;
         }
         Some(KnownHeader {
             segment: self.header_b64.into(),
-            alg: self.alg,
-            kid: self.kid.as_deref().map(Into::into),
-            typ: self.typ.as_deref().map(Into::into),
+            alg: self.header.alg,
+            kid: self.header.kid.as_deref().map(Into::into),
+            typ: self.header.typ.as_deref().map(Into::into),
         })
     }
 
     /// The header's algorithm.
     pub(crate) fn alg(&self) -> Algorithm {
-        self.alg
+        self.header.alg
     }
 
     /// The header's key id.
     pub(crate) fn kid(&self) -> Option<&str> {
-        self.kid.as_deref()
+        self.header.kid.as_deref()
     }
 
     /// The header's `typ`.
     pub(crate) fn typ(&self) -> Option<&str> {
-        self.typ.as_deref()
+        self.header.typ.as_deref()
     }
 
     /// The `x5c` header's strings, `None` when absent, an error when it is not an array of
     /// strings (only the x5c mechanism reads it, and validates what it says).
     pub(crate) fn x5c(&self) -> Option<Result<Vec<Cow<'a, str>>, TokenError>> {
-        let raw = self.x5c?;
+        let raw = self.header.x5c?;
         if raw.kind() != Kind::Array {
             return Some(Err(X5C_SHAPE));
         }
@@ -191,7 +183,9 @@ impl<'a> Compact<'a> {
 
     /// The `x5t#S256` header, if it is a string.
     pub(crate) fn x5t_s256(&self) -> Option<Option<Cow<'a, str>>> {
-        self.x5t_s256.map(|raw| raw.as_str().map(scan::Str::decode))
+        self.header
+            .x5t_s256
+            .map(|raw| raw.as_str().map(scan::Str::decode))
     }
 
     /// The decoded payload (not yet authenticated), if it is UTF-8.
@@ -202,11 +196,16 @@ impl<'a> Compact<'a> {
     /// Checks the signature with `key`, using the header's algorithm only if the key
     /// allows it.
     pub(crate) fn verify(&self, key: &VerifyingKey) -> Result<(), TokenError> {
-        key.verify(self.alg, self.signing_input.as_bytes(), self.signature)
+        key.verify(
+            self.header.alg,
+            self.signing_input.as_bytes(),
+            self.signature,
+        )
     }
 }
 
 /// What a header says that verification uses.
+#[derive(Debug)]
 struct ReadHeader<'a> {
     alg: Algorithm,
     kid: Option<Cow<'a, str>>,
