@@ -7,11 +7,15 @@
 
 use base64_simd::{AsOut, URL_SAFE_NO_PAD};
 
+/// The length `encoded` decodes to; `None` when no base64url has its length.
+pub(crate) fn decoded_len(encoded: &str) -> Option<usize> {
+    URL_SAFE_NO_PAD.decoded_length(encoded.as_bytes()).ok()
+}
+
 /// Decodes `encoded` into the front of `out`, returning the decoded length; `None` when it
 /// is not canonical base64url or does not fit.
 pub(crate) fn decode_into(encoded: &str, out: &mut [u8]) -> Option<usize> {
-    let n = URL_SAFE_NO_PAD.decoded_length(encoded.as_bytes()).ok()?;
-    let out = out.get_mut(..n)?;
+    let out = out.get_mut(..decoded_len(encoded)?)?;
     URL_SAFE_NO_PAD
         .decode(encoded.as_bytes(), out.as_out())
         .ok()

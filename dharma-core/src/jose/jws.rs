@@ -45,6 +45,8 @@ pub(crate) struct Compact<'a> {
     payload_b64: &'a str,
     signature: &'a [u8],
     header: ReadHeader<'a>,
+    /// Whether the header was taken from a [`KnownHeader`] rather than read.
+    header_known: bool,
 }
 
 /// The header members dharma reads, as written.
@@ -110,7 +112,8 @@ impl<'a> Compact<'a> {
             heap,
             signature: signature_buf,
         } = scratch;
-        let header = match known.filter(|k| *k.segment == *header_b64) {
+        let known = known.filter(|k| *k.segment == *header_b64);
+        let header = match known {
             Some(known) => ReadHeader {
                 alg: known.alg,
                 kid: known.kid.as_deref().map(Cow::Borrowed),
@@ -135,13 +138,15 @@ impl<'a> Compact<'a> {
             payload_b64,
             signature,
             header,
+            header_known: known.is_some(),
         })
     }
 
     /// The header as a [`KnownHeader`], for a later token with the same header segment;
-    /// `None` for a header with certificates (`x5c`, `x5t#S256`), which are per token.
+    /// `None` when it was taken from one already, or has certificates (`x5c`,
+    /// `x5t#S256`), which are per token.
     pub(crate) fn known_header(&self) -> Option<KnownHeader> {
-        if self.header.x5c.is_some() || self.header.x5t_s256.is_some() {
+        if self.header_known || self.header.x5c.is_some() || self.header.x5t_s256.is_some() {
             return None;
         }
         Some(KnownHeader {
@@ -309,7 +314,7 @@ pub(crate) fn decode_payload(segment: &str) -> Result<String, TokenError> {
 
 /// Decodes base64url into `inline` when it fits, else into `heap`.
 fn decode<'a>(encoded: &str, inline: &'a mut [u8], heap: &'a mut Vec<u8>) -> Option<&'a [u8]> {
-    if encoded.len() / 4 * 3 + encoded.len() % 4 <= inline.len() {
+    if b64::decoded_len(encoded)? <= inline.len() {
         let n = b64::decode_into(encoded, inline)?;
         let inline: &'a [u8] = inline;
         inline.get(..n)
@@ -456,6 +461,7 @@ mod tests {
             (c.alg(), c.kid(), c.typ()),
             (Algorithm::Es256, Some("k1"), Some("at+jwt"))
         );
+        assert!(c.known_header().is_none(), "offered again");
 
         // Another segment is read, not answered from `known`.
         let other = token(r#"{"alg":"EdDSA","kid":"k2"}"#);

@@ -22,7 +22,8 @@ pub(super) struct Headers {
 }
 
 impl Headers {
-    /// The kept header for `segment`'s slot (the caller compares the segment).
+    /// The kept header for `segment`'s slot, which may be another segment's
+    /// ([`Compact::read_known`](crate::jose::jws::Compact::read_known) compares).
     pub(super) fn get(&self, segment: &str) -> Guard<Option<Arc<KnownHeader>>> {
         self.slot(segment).load()
     }

@@ -260,8 +260,7 @@ impl JwtVerifier {
         let mut scratch = Scratch::new();
         let header = split.signing_input.split_once('.').map_or("", |(h, _)| h);
         let known = inner.headers.get(header);
-        let known = known.as_deref().filter(|k| k.segment() == header);
-        let jws = Compact::read_known(split, &mut scratch, known)?;
+        let jws = Compact::read_known(split, &mut scratch, known.as_deref())?;
         let payload = jws.payload()?;
         let claims = Payload::read(&payload)?;
         let iss = Payload::string(claims.iss).unwrap_or_default();
@@ -289,9 +288,7 @@ impl JwtVerifier {
             },
         };
         jws.verify(&key)?;
-        if known.is_none()
-            && let Some(header) = jws.known_header()
-        {
+        if let Some(header) = jws.known_header() {
             inner.headers.keep(header);
         }
         let now = unix_seconds(time);
