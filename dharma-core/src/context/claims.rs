@@ -22,8 +22,26 @@ struct Inner {
     json: String,
     map: OnceLock<Map<String, Value>>,
     /// The granted scopes, space-separated.
-    scopes: Box<str>,
+    scopes: Granted,
     confirmation: Confirmation,
+}
+
+/// The granted scopes, space-separated: most tokens grant what their `scope` claim says,
+/// which is then a slice of the payload text.
+#[derive(Debug)]
+pub(crate) enum Granted {
+    /// These bytes of the payload text.
+    InPayload(std::ops::Range<usize>),
+    Owned(Box<str>),
+}
+
+impl Inner {
+    fn scopes(&self) -> &str {
+        match &self.scopes {
+            Granted::InPayload(range) => self.json.get(range.clone()).unwrap_or_default(),
+            Granted::Owned(scopes) => scopes,
+        }
+    }
 }
 
 static EMPTY: LazyLock<Map<String, Value>> = LazyLock::new(Map::new);
@@ -31,7 +49,10 @@ static EMPTY: LazyLock<Map<String, Value>> = LazyLock::new(Map::new);
 impl Claims {
     /// Claims from a JSON object.
     pub fn new(map: Map<String, Value>) -> Self {
-        let scopes = granted(map.get("scope").and_then(Value::as_str), map.get("scp"));
+        let scopes = Granted::Owned(granted(
+            map.get("scope").and_then(Value::as_str),
+            map.get("scp"),
+        ));
         let confirmation = Confirmation::of(map.get("cnf"));
         Self(Some(Arc::new(Inner {
             json: String::new(),
@@ -43,7 +64,7 @@ impl Claims {
 
     /// Claims whose map is built from `json` when first asked for. `json` is an object
     /// that passed [`crate::json::scan`]; `scopes` and `confirmation` are what it says.
-    pub(crate) fn from_payload(json: String, scopes: Box<str>, confirmation: Confirmation) -> Self {
+    pub(crate) fn from_payload(json: String, scopes: Granted, confirmation: Confirmation) -> Self {
         Self(Some(Arc::new(Inner {
             json,
             map: OnceLock::new(),
@@ -70,7 +91,7 @@ impl Claims {
     /// The scopes granted: the space-separated `scope` claim (RFC 8693, RFC 9068) and the
     /// `scp` array or string, together.
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        let all = self.0.as_deref().map_or("", |inner| &inner.scopes);
+        let all = self.0.as_deref().map_or("", Inner::scopes);
         all.split(' ').filter(|s| !s.is_empty())
     }
 
@@ -207,10 +228,11 @@ mod tests {
         let json = r#"{"sub":"bob","scope":"a b","cnf":{"x5t#S256":"t"}}"#;
         let c = Claims::from_payload(
             json.into(),
-            "a b".into(),
+            Granted::InPayload(22..25),
             Confirmation::Certificate("t".into()),
         );
         assert!(c.has_scope("b"));
+        assert_eq!(c.scopes().collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(c.confirmation(), &Confirmation::Certificate("t".into()));
         assert_eq!(c, Claims::from_json(json).unwrap());
         assert_eq!(c.str("sub"), Some("bob"));

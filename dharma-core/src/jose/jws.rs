@@ -42,7 +42,9 @@ impl Scratch {
 pub(crate) struct Compact<'a> {
     header_b64: &'a str,
     signing_input: &'a str,
-    payload_b64: &'a str,
+    /// The decoded payload (not yet authenticated): text, or the bytes when they are not
+    /// UTF-8 (a JWS may sign any bytes; a JWT's payload is JSON).
+    payload: Result<String, Vec<u8>>,
     signature: &'a [u8],
     header: ReadHeader<'a>,
     /// Whether the header was taken from a [`KnownHeader`] rather than read.
@@ -62,9 +64,13 @@ struct Header<'a> {
     x5t_s256: Option<Raw<'a>>,
 }
 
-/// A token cut at its last dot: what was signed, and the signature segment.
+/// A token cut at its dots: the header and payload segments, what was signed (both, with
+/// the dot between), and the signature segment. The payload segment may still hold a
+/// dot; decoding it refuses that.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Split<'a> {
+    pub(crate) header: &'a str,
+    payload: &'a str,
     pub(crate) signing_input: &'a str,
     pub(crate) signature: &'a str,
 }
@@ -72,13 +78,17 @@ pub(crate) struct Split<'a> {
 impl<'a> Split<'a> {
     pub(crate) fn of(token: &'a str) -> Result<Self, TokenError> {
         let (signing_input, signature) = token.rsplit_once('.').ok_or(SEGMENTS)?;
+        let (header, payload) = signing_input.split_once('.').ok_or(SEGMENTS)?;
         Ok(Self {
+            header,
+            payload,
             signing_input,
             signature,
         })
     }
 }
 
+const NOT_JSON: TokenError = TokenError::Malformed("payload is not a JSON object");
 const SEGMENTS: TokenError = TokenError::Malformed("not three dot-separated segments");
 
 impl<'a> Compact<'a> {
@@ -100,13 +110,21 @@ impl<'a> Compact<'a> {
         known: Option<&'a KnownHeader>,
     ) -> Result<Self, TokenError> {
         let Split {
+            header: header_b64,
+            payload: payload_b64,
             signing_input,
             signature: signature_b64,
         } = split;
-        let (header_b64, payload_b64) = signing_input.split_once('.').ok_or(SEGMENTS)?;
-        if payload_b64.contains('.') {
-            return Err(SEGMENTS);
-        }
+        // First, so that a token of more than three segments is refused as such: a dot is
+        // not base64url.
+        let payload = b64::decode(payload_b64).ok_or_else(|| {
+            if payload_b64.contains('.') {
+                SEGMENTS
+            } else {
+                TokenError::Malformed("payload is not base64url")
+            }
+        })?;
+        let payload = String::from_utf8(payload).map_err(std::string::FromUtf8Error::into_bytes);
         let Scratch {
             header: inline,
             heap,
@@ -135,7 +153,7 @@ impl<'a> Compact<'a> {
         Ok(Self {
             header_b64,
             signing_input,
-            payload_b64,
+            payload,
             signature,
             header,
             header_known: known.is_some(),
@@ -194,8 +212,14 @@ impl<'a> Compact<'a> {
     }
 
     /// The decoded payload (not yet authenticated), if it is UTF-8.
-    pub(crate) fn payload(&self) -> Result<String, TokenError> {
-        decode_payload(self.payload_b64)
+    pub(crate) fn payload(&self) -> Result<&str, TokenError> {
+        self.payload.as_deref().map_err(|_| NOT_JSON)
+    }
+
+    /// The decoded payload's text, kept once the token is verified (empty when it is not
+    /// UTF-8, which [`payload`](Self::payload) refused).
+    pub(crate) fn into_payload(self) -> String {
+        self.payload.unwrap_or_default()
     }
 
     /// Checks the signature with `key`, using the header's algorithm only if the key
@@ -309,7 +333,7 @@ const X5C_SHAPE: TokenError = TokenError::Malformed("x5c is not an array of base
 /// A payload segment's text, if it is base64url of UTF-8.
 pub(crate) fn decode_payload(segment: &str) -> Result<String, TokenError> {
     let bytes = b64::decode(segment).ok_or(TokenError::Malformed("payload is not base64url"))?;
-    String::from_utf8(bytes).map_err(|_| TokenError::Malformed("payload is not a JSON object"))
+    String::from_utf8(bytes).map_err(|_| NOT_JSON)
 }
 
 /// Decodes base64url into `inline` when it fits, else into `heap`.
@@ -442,7 +466,7 @@ mod tests {
         assert_eq!(c.alg(), Algorithm::EdDsa);
         assert_eq!(c.kid(), Some("k"));
         assert_eq!(c.typ(), Some("at+jwt"));
-        assert_eq!(c.payload().unwrap(), "{}");
+        assert_eq!(c.payload(), Ok("{}"));
     }
 
     #[test]

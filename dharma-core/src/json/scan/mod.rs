@@ -34,12 +34,23 @@ pub(crate) struct Str<'a> {
 
 impl<'a> Str<'a> {
     /// The string's value (borrowed unless it has escapes).
+    #[inline]
     pub(crate) fn decode(self) -> Cow<'a, str> {
         if self.escaped {
             Cow::Owned(unescape(self.raw))
         } else {
             Cow::Borrowed(self.raw)
         }
+    }
+
+    /// The string as written, escapes and all.
+    pub(crate) fn raw(self) -> &'a str {
+        self.raw
+    }
+
+    /// Whether the string has escapes (its value differs from how it is written).
+    pub(crate) fn is_escaped(self) -> bool {
+        self.escaped
     }
 
     /// Whether the string's value is empty.
@@ -231,10 +242,12 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// Reads the object at the cursor, calling `member` with each of its members (one
+    /// copy of this loop per caller's function, so a caller's is inlined into it).
     fn object(
         &mut self,
         depth: usize,
-        member: &mut dyn FnMut(Str<'a>, Raw<'a>),
+        member: &mut impl FnMut(Str<'a>, Raw<'a>),
     ) -> Result<(), JsonError> {
         if depth > MAX_DEPTH {
             return Err(JsonError::Invalid);
@@ -299,24 +312,26 @@ impl<'a> Scanner<'a> {
     }
 
     /// Moves past the string at the cursor; whether it has escapes.
+    #[inline]
     fn string_end(&mut self) -> Result<bool, JsonError> {
-        self.pos += 1;
-        let mut escaped = false;
+        // Runs of plain characters are skipped in one pass; most strings are one run.
+        self.pos = plain_end(self.text.as_bytes(), self.pos + 1).ok_or(JsonError::Invalid)?;
+        if self.eat(b'"') {
+            return Ok(false);
+        }
+        self.escaped_string_end()
+    }
+
+    /// [`string_end`](Self::string_end) from the first character that is not plain.
+    fn escaped_string_end(&mut self) -> Result<bool, JsonError> {
         loop {
-            // Runs of plain characters are skipped in one pass.
-            let rest = self.text.as_bytes().get(self.pos..).unwrap_or_default();
-            let plain = rest
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-                .ok_or(JsonError::Invalid)?;
-            self.pos += plain;
             match self.next() {
-                Some(b'"') => return Ok(escaped),
-                Some(b'\\') => {
-                    escaped = true;
-                    self.escape()?;
-                }
+                Some(b'\\') => self.escape()?,
                 _ => return Err(JsonError::Invalid),
+            }
+            self.pos = plain_end(self.text.as_bytes(), self.pos).ok_or(JsonError::Invalid)?;
+            if self.eat(b'"') {
+                return Ok(true);
             }
         }
     }
@@ -394,6 +409,32 @@ impl<'a> Scanner<'a> {
         }
         Ok(())
     }
+}
+
+/// Where the run of plain string characters from `start` ends: the index of the first
+/// quote, backslash or control character at or after it. Eight bytes at a time.
+#[inline]
+fn plain_end(bytes: &[u8], start: usize) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut i = start;
+    while let Some(word) = bytes.get(i..i.saturating_add(8)) {
+        let w = u64::from_le_bytes(word.try_into().ok()?);
+        // Marks the high bit of each byte below `n` (n <= 0x80). A borrow only ever marks
+        // bytes after a true match, so the lowest mark is exact.
+        let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x;
+        let marks =
+            (below(w ^ (ONES * 0x22), 1) | below(w ^ (ONES * 0x5C), 1) | below(w, 0x20)) & HIGH;
+        if marks != 0 {
+            return Some(i + (marks.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    let tail = bytes.get(i..)?;
+    let at = tail
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    Some(i + at)
 }
 
 /// The member names of one object, compared by value: the first few by a fingerprint

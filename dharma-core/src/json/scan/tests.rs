@@ -38,8 +38,19 @@ fn repeated_members_by_value_at_any_depth() {
         r#"{"sub":"a","\u0073ub":"b"}"#,
         r#"{"x":[{"k":1,"k":2}]}"#,
         r#"{"x":{"y":{"z":1,"z":1}}}"#,
+        r#"{"client_id":1,"client_i\u0064":2}"#,
+        r#"{"\u0061bcdefgh":1,"abcdefgh":2}"#,
+        r#"{"a":1,"b":2,"\u0061":3}"#,
+        r#"{"":1,"":2}"#,
     ] {
         assert_eq!(validate(bad), Err(JsonError::Invalid), "{bad}");
+    }
+    // Names that share their first bytes, or their length, are different names.
+    for ok in [
+        r#"{"abcdefgh":1,"abcdefghi":2,"abcdefgi":3,"abc":4,"ab":5,"abd":6,"":7}"#,
+        r#"{"a":{"a":1},"b":[{"a":2}]}"#,
+    ] {
+        assert!(validate(ok).is_ok(), "{ok}");
     }
     // Past the inline keys, the hash set still finds the repeat.
     let many: Vec<String> = (0..40).map(|i| format!("\"k{i}\":{i}")).collect();
@@ -121,4 +132,37 @@ fn array_items() {
     })
     .unwrap();
     assert_eq!(items, [r#""a""#, r#"{"b":[1]}"#, r#""c""#]);
+}
+
+#[test]
+fn a_plain_run_ends_where_the_byte_by_byte_scan_ends() {
+    let slow = |bytes: &[u8]| {
+        bytes
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+    };
+    // Every byte value at every place of a word and of the tail, after plain bytes and
+    // before any byte (a borrow must not hide or invent an earlier match).
+    for len in 1..20 {
+        for at in 0..len {
+            for value in 0..=255u8 {
+                for after in [b'a', 0x00, 0x1f, 0x20, b'"', 0x80, 0xff] {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = value;
+                    if let Some(next) = bytes.get_mut(at + 1) {
+                        *next = after;
+                    }
+                    assert_eq!(plain_end(&bytes, 0), slow(&bytes), "{bytes:?}");
+                    for start in 1..len {
+                        let expected = slow(&bytes[start..]).map(|i| i + start);
+                        assert_eq!(plain_end(&bytes, start), expected, "{bytes:?} {start}");
+                    }
+                }
+            }
+        }
+    }
+    // UTF-8 text with no special byte has no end.
+    assert_eq!(plain_end("é😀ünïcödé text".as_bytes(), 0), None);
+    assert_eq!(plain_end(b"abc", 3), None);
+    assert_eq!(plain_end(b"abc", 4), None);
 }

@@ -258,11 +258,9 @@ impl JwtVerifier {
         // One reading of the clock serves the key set's freshness and the claims.
         let time = inner.clock.now();
         let mut scratch = Scratch::new();
-        let header = split.signing_input.split_once('.').map_or("", |(h, _)| h);
-        let known = inner.headers.get(header);
+        let known = inner.headers.get(split.header);
         let jws = Compact::read_known(split, &mut scratch, known.as_deref())?;
-        let payload = jws.payload()?;
-        let claims = Payload::read(&payload)?;
+        let claims = Payload::read(jws.payload()?)?;
         let iss = Payload::string(claims.iss).unwrap_or_default();
         let (index, entry, tenant) = inner
             .issuers
@@ -303,6 +301,7 @@ impl JwtVerifier {
             )),
         };
         let names = claims.names();
+        let payload = jws.into_payload();
         let identities = match tenant_issuer {
             None => names.identities(payload, Some(&entry.issuer), token)?,
             Some((issuer, tenant)) => names

@@ -8,7 +8,10 @@ use std::{borrow::Cow, fmt::Write as _, sync::Arc};
 use serde_json::Value;
 
 use crate::{
-    context::{Claims, Confirmation, Identity, IdentityKind, claims::granted},
+    context::{
+        Claims, Confirmation, Identity, IdentityKind,
+        claims::{Granted, granted},
+    },
     error::{Rejection, TokenError},
     json::scan::{self, Kind, Raw, Str},
     mechanism::Authenticated,
@@ -121,14 +124,32 @@ impl<'a> Payload<'a> {
         let value = |claim: Option<Raw<'_>>| {
             claim.and_then(|raw| serde_json::from_str::<Value>(raw.text()).ok())
         };
-        let scope = Self::string(self.scope);
+        // A plain `scope` string alone is kept as where it lies in the payload text.
+        let in_payload = match (self.scope.and_then(Raw::as_str), self.scp) {
+            (Some(scope), None) if !scope.is_escaped() => {
+                let start = (scope.raw().as_ptr().addr()).wrapping_sub(self.text.as_ptr().addr());
+                let range = start..start.saturating_add(scope.raw().len());
+                let found = self.text.get(range.clone());
+                found
+                    .is_some_and(|s| s.as_ptr() == scope.raw().as_ptr())
+                    .then_some(range)
+            }
+            _ => None,
+        };
+        let scopes = match in_payload {
+            Some(range) => Granted::InPayload(range),
+            _ => Granted::Owned(granted(
+                Self::string(self.scope).as_deref(),
+                value(self.scp).as_ref(),
+            )),
+        };
         Names {
             subjects: Subjects {
                 sub: cut(self.sub),
                 client,
                 jti: Self::string(self.jti).map(|j| truncated(&j, 128)),
             },
-            scopes: granted(scope.as_deref(), value(self.scp).as_ref()),
+            scopes,
             confirmation: Confirmation::of(value(self.cnf).as_ref()),
         }
     }
@@ -156,7 +177,7 @@ fn truncated(s: &str, max: usize) -> Arc<str> {
 #[derive(Debug)]
 pub(crate) struct Names {
     subjects: Subjects,
-    scopes: Box<str>,
+    scopes: Granted,
     confirmation: Confirmation,
 }
 
@@ -253,6 +274,13 @@ fn numeric_date(claim: Option<Raw<'_>>, name: &str) -> Result<Option<u64>, Token
     };
     if raw.kind() != Kind::Number {
         return Err(TokenError::Claim(name.to_owned()));
+    }
+    // Nineteen digits or fewer always fit (the common case: ten digits).
+    let text = raw.text().as_bytes();
+    if text.len() <= 19 && text.iter().all(u8::is_ascii_digit) {
+        return Ok(Some(
+            text.iter().fold(0, |v, d| v * 10 + u64::from(d - b'0')),
+        ));
     }
     if let Ok(v) = raw.text().parse::<u64>() {
         return Ok(Some(v));

@@ -232,3 +232,62 @@ fn payload_names_escaped_and_lazy_claims() {
     assert_eq!(claims.get("x"), Some(&json!([1])));
     assert!(Payload::read(r#"{"sub":"a","\u0073ub":"b"}"#).is_err());
 }
+
+/// The granted scopes are the same whether they are read in place (a plain `scope`
+/// string alone) or built (escapes, `scp`).
+#[test]
+fn granted_scopes_in_place_or_built() {
+    for (text, scopes) in [
+        (
+            r#"{"sub":"a","scope":"read write"}"#,
+            &["read", "write"][..],
+        ),
+        (r#"{"scope":" read  write ","sub":"a"}"#, &["read", "write"]),
+        (
+            r#"{"sub":"a","scope":"read\u0020w\u0072ite"}"#,
+            &["read", "write"],
+        ),
+        (
+            r#"{"sub":"a","scope":"read","scp":["write"]}"#,
+            &["read", "write"],
+        ),
+        (r#"{"sub":"a","scope":""}"#, &[]),
+        (r#"{"sub":"a","scope":7}"#, &[]),
+        (r#"{"sub":"é","scope":"ünï cödé"}"#, &["ünï", "cödé"]),
+    ] {
+        let names = Payload::read(text).unwrap().names();
+        let ids = names.identities(text.to_owned(), None, "t").unwrap();
+        let claims = ids[0].claims();
+        assert_eq!(claims.scopes().collect::<Vec<_>>(), scopes, "{text}");
+        assert_eq!(
+            claims.scopes().collect::<Vec<_>>(),
+            Claims::from_json(text)
+                .unwrap()
+                .scopes()
+                .collect::<Vec<_>>(),
+            "{text}"
+        );
+    }
+}
+
+/// NumericDate readings, on either side of the nineteen-digit fast path.
+#[test]
+fn numeric_dates() {
+    let read = |text: &str| {
+        let payload = format!(r#"{{"exp":{text}}}"#);
+        numeric_date(Payload::read(&payload).unwrap().exp, "exp")
+    };
+    for (text, value) in [
+        ("0", 0),
+        ("1764400000", 1_764_400_000),
+        ("1764400000.75", 1_764_400_000),
+        ("1.5e3", 1500),
+        ("9999999999999999999", 9_999_999_999_999_999_999),
+        ("18446744073709551615", u64::MAX),
+    ] {
+        assert_eq!(read(text), Ok(Some(value)), "{text}");
+    }
+    for bad in ["-1", "18446744073709551616", "1e300", "-0.5"] {
+        assert_eq!(read(bad), Err(TokenError::Claim("exp".into())), "{bad}");
+    }
+}

@@ -317,8 +317,7 @@ impl X5cJwtVerifier {
             .map_err(|e| Rejection::Certificate(e.clone()))?;
         self.rules.check_type(jws.typ())?;
         jws.verify(key)?;
-        let payload = jws.payload()?;
-        let claims = Payload::read(&payload)?;
+        let claims = Payload::read(jws.payload()?)?;
         self.rules
             .check(&claims, &self.audiences, self.clock.unix_seconds())?;
         // The token is bound to the certificate that signed it; a further confirmation
@@ -338,9 +337,9 @@ impl X5cJwtVerifier {
         let issuer = Payload::string(claims.iss).and_then(|s| s.parse::<Issuer>().ok());
         let asserts_users = self.bindings.contains(&X5cBinding::Subject)
             || matches_any(&chain_info.identity, &self.token_services);
-        let mut identities = claims
-            .names()
-            .identities(payload, issuer.as_ref(), token)
+        let names = claims.names();
+        let mut identities = names
+            .identities(jws.into_payload(), issuer.as_ref(), token)
             .unwrap_or_default();
         if !asserts_users {
             identities = identities
