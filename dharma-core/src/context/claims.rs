@@ -47,6 +47,9 @@ impl Inner {
 static EMPTY: LazyLock<Map<String, Value>> = LazyLock::new(Map::new);
 
 impl Claims {
+    /// No claims.
+    pub(crate) const NONE: Claims = Claims(None);
+
     /// Claims from a JSON object.
     pub fn new(map: Map<String, Value>) -> Self {
         let scopes = Granted::Owned(granted(

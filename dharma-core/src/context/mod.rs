@@ -92,12 +92,21 @@ impl Assurance {
 pub struct Identity {
     kind: IdentityKind,
     subject: Arc<str>,
-    issuer: Option<Issuer>,
-    claims: Claims,
     mechanism: Option<MechanismName>,
     assurance: Assurance,
-    token_id: Option<Arc<str>>,
-    tenant: Option<Arc<str>>,
+    /// What vouches for it; `None` for nothing at all.
+    source: Option<Arc<Source>>,
+}
+
+/// Who vouched for an identity and what they said: the issuer, the claims, the token's
+/// identifier and the tenant. The identities one token names (its end user and its
+/// client) share one, so copying them copies two counted references, not eight.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Source {
+    pub(crate) issuer: Option<Issuer>,
+    pub(crate) claims: Claims,
+    pub(crate) token_id: Option<Arc<str>>,
+    pub(crate) tenant: Option<Arc<str>>,
 }
 
 impl Identity {
@@ -106,40 +115,50 @@ impl Identity {
         Self {
             kind,
             subject: subject.into(),
-            issuer: None,
-            claims: Claims::default(),
             mechanism: None,
             assurance: Assurance::Authenticated,
-            token_id: None,
-            tenant: None,
+            source: None,
         }
+    }
+
+    /// An authenticated identity with a source it shares with others.
+    pub(crate) fn vouched(kind: IdentityKind, subject: Arc<str>, source: Arc<Source>) -> Self {
+        Self {
+            source: Some(source),
+            ..Self::new(kind, subject)
+        }
+    }
+
+    /// The source, to change (copied first if it is shared).
+    fn source_mut(&mut self) -> &mut Source {
+        Arc::make_mut(self.source.get_or_insert_with(Arc::default))
     }
 
     /// Attaches claims.
     #[must_use]
     pub fn with_claims(mut self, claims: Claims) -> Self {
-        self.claims = claims;
+        self.source_mut().claims = claims;
         self
     }
 
     /// Records who vouched for the identity.
     #[must_use]
     pub fn with_issuer(mut self, issuer: Issuer) -> Self {
-        self.issuer = Some(issuer);
+        self.source_mut().issuer = Some(issuer);
         self
     }
 
     /// Records a token identifier (the `jti`, or a digest of the token), never the token.
     #[must_use]
     pub fn with_token_id(mut self, id: impl Into<Arc<str>>) -> Self {
-        self.token_id = Some(id.into());
+        self.source_mut().token_id = Some(id.into());
         self
     }
 
     /// Records the tenant of a multi-tenant issuer.
     #[must_use]
     pub fn with_tenant(mut self, tenant: impl Into<Arc<str>>) -> Self {
-        self.tenant = Some(tenant.into());
+        self.source_mut().tenant = Some(tenant.into());
         self
     }
 
@@ -176,11 +195,11 @@ impl Identity {
     }
     /// The issuer that vouched for it, if any.
     pub fn issuer(&self) -> Option<&Issuer> {
-        self.issuer.as_ref()
+        self.source.as_deref()?.issuer.as_ref()
     }
     /// Its claims or attributes.
     pub fn claims(&self) -> &Claims {
-        &self.claims
+        self.source.as_deref().map_or(&Claims::NONE, |s| &s.claims)
     }
     /// The mechanism that authenticated it.
     pub fn mechanism(&self) -> Option<&MechanismName> {
@@ -199,12 +218,12 @@ impl Identity {
     }
     /// The token identifier (`jti` or digest), if the identity came from a token.
     pub fn token_id(&self) -> Option<&str> {
-        self.token_id.as_deref()
+        self.source.as_deref()?.token_id.as_deref()
     }
     /// The tenant, for an identity from a multi-tenant issuer
     /// ([`IssuerSpec::template`](crate::mechanism::jwt::IssuerSpec::template)).
     pub fn tenant(&self) -> Option<&str> {
-        self.tenant.as_deref()
+        self.source.as_deref()?.tenant.as_deref()
     }
     /// The subject, shared (audit records take it without copying).
     pub(crate) fn subject_arc(&self) -> &Arc<str> {
@@ -212,7 +231,7 @@ impl Identity {
     }
     /// The token id, shared.
     pub(crate) fn token_id_arc(&self) -> Option<&Arc<str>> {
-        self.token_id.as_ref()
+        self.source.as_deref()?.token_id.as_ref()
     }
 }
 
@@ -346,6 +365,40 @@ pub(crate) fn principal(identities: &[Identity], allow_identified: bool) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Identities that share a source read the same issuer, claims, token id and tenant;
+    /// changing one's copies the source first, so the other keeps what it had.
+    #[test]
+    fn a_shared_source_is_copied_before_it_changes() {
+        let issuer: Issuer = "https://idp.example".parse().unwrap();
+        let source = Arc::new(Source {
+            issuer: Some(issuer.clone()),
+            claims: Claims::from_json(r#"{"scope":"a"}"#).unwrap(),
+            token_id: Some("jti-1".into()),
+            tenant: Some("t1".into()),
+        });
+        let user = Identity::vouched(IdentityKind::EndUser, "alice".into(), source.clone());
+        let client = Identity::vouched(IdentityKind::ClientApp, "web".into(), source);
+        for id in [&user, &client] {
+            assert_eq!(id.issuer(), Some(&issuer));
+            assert!(id.claims().has_scope("a"));
+            assert_eq!((id.token_id(), id.tenant()), (Some("jti-1"), Some("t1")));
+        }
+        let client = client
+            .with_tenant("t2")
+            .with_claims(Claims::from_json(r#"{"scope":"b"}"#).unwrap());
+        assert_eq!((user.tenant(), client.tenant()), (Some("t1"), Some("t2")));
+        assert!(user.claims().has_scope("a") && !user.claims().has_scope("b"));
+        assert!(client.claims().has_scope("b"));
+        assert_eq!(client.token_id(), Some("jti-1"));
+
+        let bare = Identity::new(IdentityKind::Workload, "svc");
+        assert_eq!(
+            (bare.issuer(), bare.token_id(), bare.tenant()),
+            (None, None, None)
+        );
+        assert_eq!(bare.claims().scopes().count(), 0);
+    }
 
     #[test]
     fn principal_skips_accountability_identities() {

@@ -81,7 +81,7 @@ fn unverified(token: &str, max: usize) -> Option<Vec<Identity>> {
     let issuer = Payload::string(claims.iss).and_then(|s| s.parse::<Issuer>().ok());
     let ids = claims
         .names()
-        .identities(payload, issuer.as_ref(), token)
+        .identities(payload, issuer.as_ref(), token, None)
         .ok()?;
     Some(
         ids.into_iter()

@@ -303,12 +303,10 @@ impl JwtVerifier {
         let names = claims.names();
         let payload = jws.into_payload();
         let identities = match tenant_issuer {
-            None => names.identities(payload, Some(&entry.issuer), token)?,
-            Some((issuer, tenant)) => names
-                .identities(payload, Some(&issuer), token)?
-                .into_iter()
-                .map(|i| i.with_tenant(tenant.clone()))
-                .collect(),
+            None => names.identities(payload, Some(&entry.issuer), token, None)?,
+            Some((issuer, tenant)) => {
+                names.identities(payload, Some(&issuer), token, Some(tenant))?
+            }
         };
         let authenticated = Authenticated::new(identities);
         let verified = Verified {

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::{
     context::{
-        Claims, Confirmation, Identity, IdentityKind,
+        Claims, Confirmation, Identity, IdentityKind, Source,
         claims::{Granted, granted},
     },
     error::{Rejection, TokenError},
@@ -189,9 +189,11 @@ impl Names {
         text: String,
         issuer: Option<&Issuer>,
         token: &str,
+        tenant: Option<Arc<str>>,
     ) -> Result<Vec<Identity>, TokenError> {
         let claims = Claims::from_payload(text, self.scopes, self.confirmation);
-        self.subjects.identities(claims, issuer, token, None)
+        self.subjects
+            .identities(claims, issuer, token, None, tenant)
     }
 }
 
@@ -212,7 +214,7 @@ pub(crate) fn identities_of(
             .map(cut),
         jti: claims.str("jti").map(|j| truncated(j, 128)),
     };
-    subjects.identities(claims.clone(), issuer, token, digest)
+    subjects.identities(claims.clone(), issuer, token, digest, None)
 }
 
 /// Who a token names: its subject and client (cut to 256 bytes) and its `jti`.
@@ -235,6 +237,7 @@ impl Subjects {
         issuer: Option<&Issuer>,
         token: &str,
         digest: Option<&[u8; 32]>,
+        tenant: Option<Arc<str>>,
     ) -> Result<Vec<Identity>, TokenError> {
         let token_id = self.jti.unwrap_or_else(|| {
             let digest = digest.copied().unwrap_or_else(|| self::digest(token));
@@ -245,15 +248,13 @@ impl Subjects {
             }
             out.into()
         });
-        let make = |kind, subject: Arc<str>| {
-            let id = Identity::new(kind, subject)
-                .with_claims(claims.clone())
-                .with_token_id(token_id.clone());
-            match issuer {
-                Some(iss) => id.with_issuer(iss.clone()),
-                None => id,
-            }
-        };
+        let source = Arc::new(Source {
+            issuer: issuer.cloned(),
+            claims,
+            token_id: Some(token_id),
+            tenant,
+        });
+        let make = |kind, subject| Identity::vouched(kind, subject, source.clone());
         Ok(match (self.sub, self.client) {
             (Some(s), Some(c)) if s == c => vec![make(IdentityKind::ClientApp, c)],
             (Some(s), Some(c)) => vec![

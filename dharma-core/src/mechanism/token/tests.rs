@@ -177,7 +177,7 @@ fn identities_from_claims() {
     let ids = |v: Value| {
         let text = v.to_string();
         let names = Payload::read(&text).unwrap().names();
-        names.identities(text.clone(), Some(&iss), "t")
+        names.identities(text.clone(), Some(&iss), "t", None)
     };
     let kinds = |v: Value| {
         ids(v)
@@ -222,7 +222,7 @@ fn identities_from_claims() {
 fn payload_names_escaped_and_lazy_claims() {
     let text = r#"{"\u0073ub":"al\u0069ce","client_id":"web","jti":"j","scp":["a","b c"],"cnf":{"jkt":"x"},"x":[1]}"#;
     let names = Payload::read(text).unwrap().names();
-    let ids = names.identities(text.to_owned(), None, "t").unwrap();
+    let ids = names.identities(text.to_owned(), None, "t", None).unwrap();
     assert_eq!(ids[0].subject(), "alice");
     assert_eq!(ids[0].token_id(), Some("j"));
     let claims = ids[0].claims();
@@ -256,7 +256,7 @@ fn granted_scopes_in_place_or_built() {
         (r#"{"sub":"é","scope":"ünï cödé"}"#, &["ünï", "cödé"]),
     ] {
         let names = Payload::read(text).unwrap().names();
-        let ids = names.identities(text.to_owned(), None, "t").unwrap();
+        let ids = names.identities(text.to_owned(), None, "t", None).unwrap();
         let claims = ids[0].claims();
         assert_eq!(claims.scopes().collect::<Vec<_>>(), scopes, "{text}");
         assert_eq!(

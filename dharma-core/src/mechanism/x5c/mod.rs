@@ -339,7 +339,7 @@ impl X5cJwtVerifier {
             || matches_any(&chain_info.identity, &self.token_services);
         let names = claims.names();
         let mut identities = names
-            .identities(jws.into_payload(), issuer.as_ref(), token)
+            .identities(jws.into_payload(), issuer.as_ref(), token, None)
             .unwrap_or_default();
         if !asserts_users {
             identities = identities
