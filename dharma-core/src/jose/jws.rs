@@ -5,7 +5,7 @@
 //! critical extension; `b64: false` (RFC 7797) is refused. `{"alg":"none"}` is not
 //! representable, so parsing refuses it.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, string::FromUtf8Error};
 
 use super::{alg::Algorithm, b64, jwk::VerifyingKey};
 use crate::{
@@ -117,14 +117,8 @@ impl<'a> Compact<'a> {
         } = split;
         // First, so that a token of more than three segments is refused as such: a dot is
         // not base64url.
-        let payload = b64::decode(payload_b64).ok_or_else(|| {
-            if payload_b64.contains('.') {
-                SEGMENTS
-            } else {
-                TokenError::Malformed("payload is not base64url")
-            }
-        })?;
-        let payload = String::from_utf8(payload).map_err(std::string::FromUtf8Error::into_bytes);
+        let payload =
+            String::from_utf8(payload_bytes(payload_b64)?).map_err(FromUtf8Error::into_bytes);
         let Scratch {
             header: inline,
             heap,
@@ -332,8 +326,19 @@ const X5C_SHAPE: TokenError = TokenError::Malformed("x5c is not an array of base
 
 /// A payload segment's text, if it is base64url of UTF-8.
 pub(crate) fn decode_payload(segment: &str) -> Result<String, TokenError> {
-    let bytes = b64::decode(segment).ok_or(TokenError::Malformed("payload is not base64url"))?;
-    String::from_utf8(bytes).map_err(|_| NOT_JSON)
+    String::from_utf8(payload_bytes(segment)?).map_err(|_| NOT_JSON)
+}
+
+/// A payload segment's bytes, if it is base64url; one with a dot in it is a token of more
+/// than three segments.
+fn payload_bytes(segment: &str) -> Result<Vec<u8>, TokenError> {
+    b64::decode(segment).ok_or_else(|| {
+        if segment.contains('.') {
+            SEGMENTS
+        } else {
+            TokenError::Malformed("payload is not base64url")
+        }
+    })
 }
 
 /// Decodes base64url into `inline` when it fits, else into `heap`.
@@ -378,6 +383,14 @@ mod tests {
                     Compact::parse(bad, &mut Scratch::new()),
                     Err(TokenError::Malformed(_))
                 ),
+                "{bad:?}"
+            );
+        }
+        // Extra segments are named as such, whatever the header says.
+        for bad in ["e30.e30.e30.c2ln", "bad!.e30.e30.c2ln", "e30...c2ln"] {
+            assert_eq!(
+                Compact::parse(bad, &mut Scratch::new()).unwrap_err(),
+                SEGMENTS,
                 "{bad:?}"
             );
         }
