@@ -147,14 +147,15 @@ impl KeyStore {
             return answer;
         }
         let snapshot = self.snapshot.load_full();
-        let fetched = if self.may_fetch(now) {
-            self.refresh().await
-        } else {
-            Err(self
+        // Deciding and starting are one step: a fetch that ends between the two would
+        // otherwise let a request that came to join it start another.
+        let fetched = match self.join_or_start(Some(now)) {
+            Some(fetch) => fetch.await,
+            None => Err(self
                 .state()
                 .last_error
                 .clone()
-                .unwrap_or(KeySourceError::Backoff))
+                .unwrap_or(KeySourceError::Backoff)),
         };
         match fetched {
             Ok(set) => set.find(kid, alg).cloned().ok_or(KeyLookupError::Unknown),
@@ -204,12 +205,14 @@ impl KeyStore {
     /// A fetch may start: none failed or started within the minimum interval, or one is
     /// running (joining it is free).
     fn may_fetch(&self, now: SystemTime) -> bool {
-        if matches!(self.source, KeySource::Static(_)) {
-            return false;
-        }
         let state = self.state();
-        state.inflight.is_some()
-            || state.last_attempt.is_none_or(|t| {
+        state.inflight.is_some() || self.may_start(&state, now)
+    }
+
+    /// A new fetch may start at `now`: none failed or started within the minimum interval.
+    fn may_start(&self, state: &FetchState, now: SystemTime) -> bool {
+        !matches!(self.source, KeySource::Static(_))
+            && state.last_attempt.is_none_or(|t| {
                 now.duration_since(t).unwrap_or(Duration::ZERO) >= self.policy.min_refresh_interval
             })
     }
@@ -231,21 +234,28 @@ impl KeyStore {
 
     /// Fetches now, or joins the fetch under way.
     pub(crate) async fn refresh(self: &Arc<Self>) -> Result<Arc<KeySet>, KeySourceError> {
-        let fetch = {
-            let mut state = self.state();
-            match &state.inflight {
-                Some(f) => f.clone(),
-                None => {
-                    state.last_attempt = Some(self.clock.now());
-                    let this = Arc::clone(self);
-                    let f: BoxFuture<'static, _> = Box::pin(async move { this.fetch_once().await });
-                    let shared = f.shared();
-                    state.inflight = Some(shared.clone());
-                    shared
-                }
-            }
-        };
-        fetch.await
+        match self.join_or_start(None) {
+            Some(fetch) => fetch.await,
+            None => Err(KeySourceError::Backoff),
+        }
+    }
+
+    /// The fetch under way, or a new one; with `within`, a new one only if
+    /// [`may_start`](Self::may_start) at that time (`None` otherwise).
+    fn join_or_start(self: &Arc<Self>, within: Option<SystemTime>) -> Option<SharedFetch> {
+        let mut state = self.state();
+        if let Some(fetch) = &state.inflight {
+            return Some(fetch.clone());
+        }
+        if within.is_some_and(|now| !self.may_start(&state, now)) {
+            return None;
+        }
+        state.last_attempt = Some(self.clock.now());
+        let this = Arc::clone(self);
+        let f: BoxFuture<'static, _> = Box::pin(async move { this.fetch_once().await });
+        let shared = f.shared();
+        state.inflight = Some(shared.clone());
+        Some(shared)
     }
 
     async fn fetch_once(self: Arc<Self>) -> Result<Arc<KeySet>, KeySourceError> {
