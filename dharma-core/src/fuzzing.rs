@@ -24,3 +24,16 @@ pub fn base64url(text: &str, room: usize) -> (Option<Vec<u8>>, Option<Vec<u8>>) 
         .and_then(|n| buf.get(..n).map(<[u8]>::to_vec));
     (crate::jose::b64::decode(text), into)
 }
+
+/// The NumericDate the claim rules read from the JSON value `text` (`exp`, `nbf`, `iat`):
+/// `None` when they refuse it, or when `text` is not one JSON value.
+pub fn numeric_date(text: &str) -> Option<u64> {
+    let mut date = None;
+    crate::json::scan::object(&format!("{{\"exp\":{text}}}"), |_, value| {
+        date = crate::mechanism::token::numeric_date(Some(value), "exp")
+            .ok()
+            .flatten();
+    })
+    .ok()?;
+    date
+}

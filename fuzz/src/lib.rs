@@ -97,7 +97,8 @@ pub fn jws(data: &[u8]) {
 /// dharma's strict JSON reader (token headers and payloads, key sets, introspection
 /// answers) against serde_json made strict: they accept the same documents (dharma refuses
 /// nesting deeper than 64, serde_json than 127), and for an object dharma hands out each
-/// member's name and text as serde_json reads them.
+/// member's name and text as serde_json reads them. A number member is also read as a
+/// NumericDate, fast path and all, against the plain reading.
 pub fn json(data: &[u8]) {
     let oracle = strict::value(data);
     let ours = std::str::from_utf8(data)
@@ -117,9 +118,25 @@ pub fn json(data: &[u8]) {
                 let read: serde_json::Value = serde_json::from_str(&text)
                     .unwrap_or_else(|e| unreachable!("a member's text is JSON: {e}"));
                 assert_eq!(expected.get(&name), Some(&read), "member {name:?}");
+                if read.is_number() {
+                    assert_eq!(
+                        dharma_core::fuzzing::numeric_date(&text),
+                        numeric_date(&text),
+                        "NumericDate {text:?}"
+                    );
+                }
             }
         }
     }
+}
+
+/// A NumericDate as the claim rules read it, written plainly: a non-negative integer that
+/// fits 64 bits, or a number below 10^15 with its fraction dropped.
+fn numeric_date(text: &str) -> Option<u64> {
+    text.parse::<u64>().ok().or_else(|| {
+        let f = text.parse::<f64>().ok()?;
+        (0.0..1.0e15).contains(&f).then_some(f as u64)
+    })
 }
 
 /// One JWK, and a JWK Set document as the key-set cache fetches it.

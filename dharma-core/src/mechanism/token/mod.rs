@@ -269,7 +269,7 @@ impl Subjects {
 }
 
 /// Reads a NumericDate claim: a non-negative JSON number, fractions dropped.
-fn numeric_date(claim: Option<Raw<'_>>, name: &str) -> Result<Option<u64>, TokenError> {
+pub(crate) fn numeric_date(claim: Option<Raw<'_>>, name: &str) -> Result<Option<u64>, TokenError> {
     let Some(raw) = claim else {
         return Ok(None);
     };
